@@ -1,0 +1,31 @@
+# Quick start: `make repro` (set-up + the whole pipeline), `make test` (set-up + the tests).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Stages run `python`, so the venv goes first on PATH for dvc and everything it starts.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup pull repro test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+pull: setup
+	test -f data/jaychou_lyrics.txt.zip || dvc pull data/jaychou_lyrics.txt.zip.dvc
+
+repro: pull
+	dvc repro
+
+test: setup
+	python -m pytest -q
+
+bench: setup
+	PYTHONPATH=src python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV)

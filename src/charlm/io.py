@@ -1,0 +1,68 @@
+"""Atomic file writes: every output goes to a temporary name in its folder, then is renamed."""
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from charlm.errors import UserError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def save_array(path: str | os.PathLike, array: np.ndarray) -> None:
+    """`.npy` holds only a header and the raw data, so equal arrays give equal bytes."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+
+
+def read_text(path: str | os.PathLike, made_by: str) -> str:
+    """Read an earlier stage's text output; if it is missing, say which stage makes it."""
+    _require(path, made_by)
+    return Path(path).read_text(encoding="utf-8")
+
+
+def load_array(path: str | os.PathLike, made_by: str) -> np.ndarray:
+    _require(path, made_by)
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise UserError(f"{path}: unreadable array ({e}); rerun `dvc repro --force {made_by}`") from None
+
+
+def _require(path, made_by: str) -> None:
+    if not Path(path).is_file():
+        raise UserError(f"{path}: not found; run `dvc repro {made_by}` first")

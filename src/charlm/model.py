@@ -1,0 +1,127 @@
+"""The character-level RNN language model (the book's GRU, plus LSTM and plain RNN) and its files.
+
+Weights are stored with safetensors (no pickle, no timestamps: equal weights give equal bytes)
+beside a JSON config that rebuilds the model and records a hash of the vocabulary it was
+trained with.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import safetensors.numpy
+
+from charlm.errors import UserError
+from charlm.io import write_bytes, write_json
+from charlm.tf_runtime import keras, tf
+
+RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}
+WEIGHTS_FILE = "weights.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    input: str            # "one_hot" (the book) or "embedding"
+    embedding_dim: int    # used only with "embedding"
+    cell: str             # "gru", "lstm" or "rnn"
+    hidden_size: int
+    num_layers: int
+    dropout: float        # on the inputs, between layers and on the outputs, while training
+    vocab_fingerprint: str
+
+    @property
+    def states_per_layer(self) -> int:
+        return 2 if self.cell == "lstm" else 1
+
+
+class CharRNN(keras.Model):
+    """Input (one-hot or embedding) -> stacked recurrent layers -> Dense logits.
+
+    `call` takes and returns the recurrent states explicitly (a flat list, `states_per_layer`
+    tensors per layer), so the caller carries them from window to window.
+    """
+
+    def __init__(self, config: ModelConfig):
+        # Fixed layer names keep weight names the same in every process (Keras numbers defaults).
+        super().__init__(name="char_rnn")
+        self.config = config
+        self.embedding = (keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")
+                          if config.input == "embedding" else None)
+        self.rnns = [RNN_LAYERS[config.cell](config.hidden_size, return_sequences=True, return_state=True,
+                                             name=f"{config.cell}_{i}")
+                     for i in range(config.num_layers)]
+        self.dropout = keras.layers.Dropout(config.dropout, name="dropout")
+        self.head = keras.layers.Dense(config.vocab_size, name="logits")
+
+    def call(self, ids, states, training=False):
+        x = self.embedding(ids) if self.embedding is not None else tf.one_hot(ids, self.config.vocab_size)
+        x = self.dropout(x, training=training)
+        k = self.config.states_per_layer
+        new_states = []
+        for i, rnn in enumerate(self.rnns):
+            x, *layer_states = rnn(x, initial_state=list(states[i * k:(i + 1) * k]), training=training)
+            new_states.extend(layer_states)
+            x = self.dropout(x, training=training)
+        return self.head(x), new_states
+
+    def initial_states(self, batch_size: int):
+        n = self.config.num_layers * self.config.states_per_layer
+        return [tf.zeros((batch_size, self.config.hidden_size)) for _ in range(n)]
+
+
+def build_model(config: ModelConfig) -> CharRNN:
+    model = CharRNN(config)
+    model(tf.zeros((1, 1), tf.int32), model.initial_states(1))  # create the variables
+    return model
+
+
+def _weight_names(model: CharRNN) -> list[str]:
+    # The position keeps names unique and the order fixed; the path makes the file readable.
+    return [f"{i:03d}/{v.path}" for i, v in enumerate(model.weights)]
+
+
+def get_weights(model: CharRNN) -> list[np.ndarray]:
+    return [v.numpy() for v in model.weights]
+
+
+def set_weights(model: CharRNN, arrays: list[np.ndarray]) -> None:
+    for variable, array in zip(model.weights, arrays, strict=True):
+        variable.assign(array)
+
+
+def save_model(model: CharRNN, folder: str | Path, weights: list[np.ndarray] | None = None) -> None:
+    """Write the weights (the model's own unless `weights` is given) and the config into `folder`."""
+    folder = Path(folder)
+    weights = get_weights(model) if weights is None else weights
+    tensors = {name: np.ascontiguousarray(w) for name, w in zip(_weight_names(model), weights, strict=True)}
+    write_bytes(folder / WEIGHTS_FILE, safetensors.numpy.save(tensors))
+    write_json(folder / CONFIG_FILE, asdict(model.config))
+
+
+def load_model(folder: str | Path, vocab_fingerprint: str) -> CharRNN:
+    """Rebuild the model saved in `folder`, checking it was trained with this vocabulary."""
+    folder = Path(folder)
+    config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise UserError(f"{path}: model file not found; run `dvc repro train` first")
+    try:
+        config = ModelConfig(**json.loads(config_path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as e:
+        raise UserError(f"{config_path}: unreadable model config ({e}); rerun `dvc repro --force train`") from None
+    if config.vocab_fingerprint != vocab_fingerprint:
+        raise UserError(f"{folder}: the model was trained with another vocabulary "
+                        f"({config.vocab_fingerprint} != {vocab_fingerprint}); rerun `dvc repro train`")
+    try:
+        tensors = safetensors.numpy.load_file(str(weights_path))
+    except Exception as e:  # safetensors raises its own error type for truncated or corrupt files
+        raise UserError(f"{weights_path}: unreadable weights ({e}); rerun `dvc repro --force train`") from None
+    model = build_model(config)
+    names = _weight_names(model)
+    if sorted(tensors) != sorted(names) or any(tensors[n].shape != v.shape for n, v in zip(names, model.weights)):
+        raise UserError(f"{weights_path}: the weights do not match {config_path}; rerun `dvc repro --force train`")
+    set_weights(model, [tensors[n] for n in names])
+    return model

@@ -1,0 +1,197 @@
+"""The one params loader: `params.yaml` -> a frozen, validated dataclass per stage section.
+
+Each stage asks for its own section only, and every field of that section is a key the stage
+reads, so `dvc.yaml` declares exactly the fields below (a test checks that they agree).
+"""
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from charlm.errors import UserError
+
+DEFAULT_PATH = "params.yaml"
+MAX_GENERATE_LENGTH = 10_000
+MAX_PREFIX_LENGTH = 1_000
+
+
+def _spec(kind, *, min=None, max=None, min_open=False, max_open=False, choices=None, optional=False):
+    """Field metadata that `_check_value` enforces: a kind and, for numbers, a range."""
+    return field(metadata=dict(kind=kind, min=min, max=max, min_open=min_open, max_open=max_open,
+                               choices=choices, optional=optional))
+
+
+@dataclass(frozen=True)
+class UnzipParams:
+    member: str = _spec(str)
+    newlines_to_spaces: bool = _spec(bool)
+    max_chars: int | None = _spec(int, min=1, optional=True)
+
+
+@dataclass(frozen=True)
+class VocabParams:
+    valid_fraction: float = _spec(float, min=0.0, max=1.0, max_open=True)
+    test_fraction: float = _spec(float, min=0.0, max=1.0, max_open=True)
+    min_count: int = _spec(int, min=1)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    seed: int = _spec(int, min=0)
+    input: str = _spec(str, choices=("one_hot", "embedding"))
+    embedding_dim: int = _spec(int, min=1)
+    cell: str = _spec(str, choices=("gru", "lstm", "rnn"))
+    hidden_size: int = _spec(int, min=1)
+    num_layers: int = _spec(int, min=1)
+    dropout: float = _spec(float, min=0.0, max=1.0, max_open=True)
+    num_steps: int = _spec(int, min=1)
+    batch_size: int = _spec(int, min=1)
+    epochs: int = _spec(int, min=1)
+    lr: float = _spec(float, min=0.0, min_open=True)
+    clip_norm: float = _spec(float, min=0.0, min_open=True)
+    weight_decay: float = _spec(float, min=0.0)
+    random_offset: bool = _spec(bool)
+    patience: int = _spec(int, min=0)
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    ngram_order: int = _spec(int, min=1, max=10)
+    ngram_discount: float = _spec(float, min=0.0, max=1.0, min_open=True, max_open=True)
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    prefixes: list = _spec(list)
+    length: int = _spec(int, min=1, max=MAX_GENERATE_LENGTH)
+    temperature: float = _spec(float, min=0.0, min_open=True)
+    top_k: int = _spec(int, min=0)
+    seed: int = _spec(int, min=0)
+
+
+SECTIONS = {
+    "unzip": UnzipParams,
+    "vocab": VocabParams,
+    "train": TrainParams,
+    "evaluate": EvaluateParams,
+    "generate": GenerateParams,
+}
+
+
+def section_keys(section: str) -> list[str]:
+    """The dotted keys a section holds, as `dvc.yaml` must declare them."""
+    return [f"{section}.{f.name}" for f in dataclasses.fields(SECTIONS[section])]
+
+
+def load(section: str, path: str | Path = DEFAULT_PATH):
+    """Read `path` and return the validated dataclass of `section`."""
+    document = _read_yaml(Path(path))
+    if section not in document:
+        raise UserError(f"{path}: section '{section}' is missing; add it (see the README's params table)")
+    values = document[section]
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: section '{section}' must be a mapping of keys to values")
+    params = _build(SECTIONS[section], section, values, path)
+    _check_section(section, params, path)
+    return params
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: params file not found; run from the project root or restore it from git") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise UserError(f"{path}: malformed YAML{where}: {problem}") from None
+    if not isinstance(document, dict):
+        raise UserError(f"{path}: expected a mapping of sections (unzip, vocab, train, ...) at the top level")
+    return document
+
+
+def _build(cls, section: str, values: dict, path) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in fields:
+            close = _closest(str(key), list(fields))
+            hint = f"; did you mean '{section}.{close}'?" if close else f"; known keys: {', '.join(fields)}"
+            raise UserError(f"{path}: unknown key '{section}.{key}'{hint}")
+    missing = [name for name in fields if name not in values]
+    if missing:
+        raise UserError(f"{path}: missing key '{section}.{missing[0]}'; add it to the '{section}' section")
+    checked = {name: _check_value(f"{section}.{name}", values[name], f.metadata, path) for name, f in fields.items()}
+    return cls(**checked)
+
+
+def _closest(key: str, known: list[str]) -> str | None:
+    """The known key a typo most likely meant: by spelling, or by initials (learning_rate -> lr)."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+    if close:
+        return close[0]
+    initials = "".join(word[:1] for word in key.split("_"))
+    return next((name for name in known if name == initials), None)
+
+
+def _check_value(key: str, value: Any, spec, path) -> Any:
+    kind = spec["kind"]
+    if value is None:
+        if spec["optional"]:
+            return None
+        raise UserError(f"{path}: '{key}' has no value; give it a {kind.__name__}")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is list and isinstance(value, str):
+        value = [value]
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise UserError(f"{path}: '{key}' must be {_kind_name(kind)}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise UserError(f"{path}: '{key}' must be a finite number, got {value!r}")
+    if spec["choices"] and value not in spec["choices"]:
+        raise UserError(f"{path}: '{key}' must be one of {', '.join(spec['choices'])}; got {value!r}")
+    low, high = spec["min"], spec["max"]
+    too_low = low is not None and (value <= low if spec["min_open"] else value < low)
+    too_high = high is not None and (value >= high if spec["max_open"] else value > high)
+    if too_low or too_high:
+        raise UserError(f"{path}: '{key}' must be {_range_text(spec)}, got {value!r}")
+    return value
+
+
+def _kind_name(kind) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            list: "a list of strings"}[kind]
+
+
+def _range_text(spec) -> str:
+    parts = []
+    if spec["min"] is not None:
+        parts.append(f"{'>' if spec['min_open'] else '>='} {spec['min']}")
+    if spec["max"] is not None:
+        parts.append(f"{'<' if spec['max_open'] else '<='} {spec['max']}")
+    return " and ".join(parts)
+
+
+def _check_section(section: str, params, path) -> None:
+    """Rules that span several keys of one section."""
+    if section == "vocab" and params.valid_fraction + params.test_fraction >= 1.0:
+        raise UserError(f"{path}: 'vocab.valid_fraction' + 'vocab.test_fraction' must be < 1 so that the "
+                        f"train part is not empty; got {params.valid_fraction} + {params.test_fraction}")
+    if section == "generate":
+        if not params.prefixes:
+            raise UserError(f"{path}: 'generate.prefixes' is empty; give at least one prefix such as 分开")
+        for prefix in params.prefixes:
+            if not isinstance(prefix, str) or not prefix:
+                raise UserError(f"{path}: 'generate.prefixes' must hold non-empty strings; got {prefix!r}")
+            if len(prefix) > MAX_PREFIX_LENGTH:
+                raise UserError(f"{path}: a prefix in 'generate.prefixes' has {len(prefix)} characters; "
+                                f"the limit is {MAX_PREFIX_LENGTH}")

@@ -1,0 +1,34 @@
+"""Import TensorFlow and Keras once, quietly, and make every run deterministic."""
+
+import os
+
+
+def _import_quietly():
+    """TensorFlow's C++ start-up notices (oneDNN, missing CUDA) bypass TF_CPP_MIN_LOG_LEVEL and
+    would bury each stage's own output, so stderr is closed while it imports and finds devices.
+    A failing import still raises its Python exception once stderr is back."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        return keras, tf
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+keras, tf = _import_quietly()
+
+
+def make_deterministic(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow ops bit-reproducible."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+__all__ = ["keras", "tf", "make_deterministic"]

@@ -1,0 +1,90 @@
+"""Contiguous train/validation/test splits and a sorted character vocabulary with `<unk>`.
+
+The vocabulary is built from the train part only. Characters seen fewer than `min_count` times
+in it are folded into `<unk>`, which also stands for every character never seen in training.
+Evaluation scores against one fixed class set (every train character, plus one class for unseen
+ones), so perplexities stay comparable whatever `min_count` is.
+"""
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from charlm.errors import UserError
+
+UNK = "<unk>"
+UNK_ID = 0
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: str
+    valid: str
+    test: str
+
+
+def split_corpus(text: str, valid_fraction: float, test_fraction: float) -> Splits:
+    """Cut `text` into contiguous train, validation and test parts, in that order."""
+    n_valid = int(round(len(text) * valid_fraction))
+    n_test = int(round(len(text) * test_fraction))
+    n_train = len(text) - n_valid - n_test
+    if n_train < 2:
+        raise UserError(f"the split leaves {n_train} characters for training; lower vocab.valid_fraction "
+                        f"and vocab.test_fraction or use a longer corpus")
+    return Splits(text[:n_train], text[n_train:n_train + n_valid], text[n_train + n_valid:])
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    tokens: tuple[str, ...]          # index -> token; tokens[UNK_ID] == UNK, the rest sorted
+    folded: tuple[str, ...]          # train characters folded into <unk> (rarer than min_count)
+
+    @property
+    def size(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def class_count(self) -> int:
+        """Size of the fixed evaluation class set: every train character plus one unseen class."""
+        return self.size - 1 + len(self.folded) + 1
+
+    @property
+    def unk_share(self) -> int:
+        """How many classes share `<unk>`'s probability: the folded characters and the unseen class."""
+        return len(self.folded) + 1
+
+    def encode(self, text: str) -> np.ndarray:
+        index = {token: i for i, token in enumerate(self.tokens)}
+        return np.fromiter((index.get(ch, UNK_ID) for ch in text), dtype=np.int32, count=len(text))
+
+    def decode(self, ids) -> str:
+        return "".join(self.tokens[int(i)] for i in ids)
+
+    def to_json(self) -> str:
+        return json.dumps({"tokens": list(self.tokens), "folded": list(self.folded)}, ensure_ascii=False, indent=0) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "Vocabulary":
+        data = json.loads(text)
+        return cls(tuple(data["tokens"]), tuple(data["folded"]))
+
+    def fingerprint(self) -> str:
+        """A hash of the vocabulary, stored beside the weights to catch a mismatched model."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()[:16]
+
+
+def build_vocabulary(train_text: str, min_count: int = 1) -> Vocabulary:
+    counts = Counter(train_text)
+    kept = sorted(ch for ch, n in counts.items() if n >= min_count)
+    folded = sorted(ch for ch, n in counts.items() if n < min_count)
+    return Vocabulary((UNK, *kept), tuple(folded))
+
+
+def oov_rate(vocab: Vocabulary, text: str) -> float:
+    """Fraction of the characters of `text` that the vocabulary reads as `<unk>`."""
+    if not text:
+        return 0.0
+    return float(np.mean(vocab.encode(text) == UNK_ID))

@@ -1,0 +1,37 @@
+"""Stage 5: trained model -> reports/samples.md, greedy and sampled continuations of each prefix."""
+
+from charlm import params
+from charlm.cli import run_stage, warn
+from charlm.io import read_text, write_text
+from charlm.vocab import Vocabulary
+
+PROCESSED = "data/processed"
+MODEL_DIR = "models"
+SAMPLES_PATH = "reports/samples.md"
+
+
+def main() -> None:
+    p = params.load("generate")
+    vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
+
+    from charlm.model import load_model
+    from charlm.sampling import GREEDY, Sampling, TextGenerator
+
+    generator = TextGenerator(load_model(MODEL_DIR, vocab.fingerprint()), vocab)
+    sampled = Sampling(temperature=p.temperature, top_k=p.top_k, seed=p.seed)
+    lines = ["# Samples", "",
+             f"{p.length} characters after each prefix: greedy (argmax, as the book does) and sampled "
+             f"(temperature {p.temperature}, top-k {p.top_k or 'off'}, seed {p.seed}).", ""]
+    for prefix in p.prefixes:
+        unknown = generator.unknown_characters(prefix)
+        if unknown:
+            warn(f"prefix {prefix!r}: {''.join(unknown)!r} not in the vocabulary, read as <unk>")
+        lines += [f"## {prefix}", "",
+                  f"- greedy: {generator.continue_text(prefix, p.length)}",
+                  f"- sampled: {generator.continue_text(prefix, p.length, sampled)}", ""]
+    write_text(SAMPLES_PATH, "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    run_stage(main)

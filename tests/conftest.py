@@ -1,0 +1,47 @@
+"""Shared helpers: tiny corpora and params made by the tests themselves."""
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A short lyric-like text; repeated, it is easy to memorise, which the convergence tests rely on.
+VERSE = "分开 不分开 我的爱 想要和你飞到宇宙去 想要和你融化在一起 融化在宇宙里 我每天在想著你 这样的甜蜜 让我开始相信命运 "
+
+
+def make_zip(path: Path, text: str, member: str = "jaychou_lyrics.txt") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(member, text.encode("utf-8"))
+    return path
+
+
+def write_params(path: Path, overrides: dict | None = None) -> Path:
+    """Write a params.yaml: the tiny configuration, with `overrides` as {"section.key": value}."""
+    import yaml
+
+    params = tiny_params()
+    for dotted, value in (overrides or {}).items():
+        section, key = dotted.split(".")
+        params[section][key] = value
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def tiny_params() -> dict:
+    return {
+        "unzip": {"member": "jaychou_lyrics.txt", "newlines_to_spaces": True, "max_chars": None},
+        "vocab": {"valid_fraction": 0.1, "test_fraction": 0.1, "min_count": 1},
+        "train": {"seed": 0, "input": "embedding", "embedding_dim": 16, "cell": "gru", "hidden_size": 16,
+                  "num_layers": 1, "dropout": 0.0, "num_steps": 8, "batch_size": 4, "epochs": 2, "lr": 0.01,
+                  "clip_norm": 1.0, "weight_decay": 0.0, "random_offset": True, "patience": 0},
+        "evaluate": {"ngram_order": 3, "ngram_discount": 0.75},
+        "generate": {"prefixes": ["分开", "不分开"], "length": 10, "temperature": 0.8, "top_k": 5, "seed": 0},
+    }
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    return write_params(tmp_path / "params.yaml")

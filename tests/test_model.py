@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from charlm.errors import UserError
+from charlm.model import CONFIG_FILE, WEIGHTS_FILE, ModelConfig, build_model, get_weights, load_model, save_model
+from charlm.tf_runtime import make_deterministic, tf
+
+
+def config(**overrides):
+    values = dict(vocab_size=12, input="embedding", embedding_dim=4, cell="gru", hidden_size=8, num_layers=1,
+                  dropout=0.0, vocab_fingerprint="abc")
+    values.update(overrides)
+    return ModelConfig(**values)
+
+
+@pytest.mark.parametrize("cell, layers, states", [("gru", 1, 1), ("lstm", 2, 4), ("rnn", 2, 2)])
+def test_logits_and_states_have_the_expected_shapes(cell, layers, states):
+    model = build_model(config(cell=cell, num_layers=layers, input="one_hot"))
+    logits, new_states = model(tf.zeros((3, 5), tf.int32), model.initial_states(3))
+    assert logits.shape == (3, 5, 12)
+    assert len(new_states) == states and all(s.shape == (3, 8) for s in new_states)
+
+
+def test_carried_state_equals_one_long_sequence():
+    model = build_model(config())
+    ids = tf.constant([[1, 2, 3, 4, 5, 6]])
+    whole, _ = model(ids, model.initial_states(1))
+    first, states = model(ids[:, :3], model.initial_states(1))
+    second, _ = model(ids[:, 3:], states)
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_save_and_load_round_trip_byte_for_byte(tmp_path):
+    make_deterministic(0)
+    model = build_model(config(cell="lstm", num_layers=2))
+    save_model(model, tmp_path / "a")
+    loaded = load_model(tmp_path / "a", "abc")
+    for a, b in zip(get_weights(model), get_weights(loaded), strict=True):
+        np.testing.assert_array_equal(a, b)
+    save_model(loaded, tmp_path / "b")
+    assert (tmp_path / "a" / WEIGHTS_FILE).read_bytes() == (tmp_path / "b" / WEIGHTS_FILE).read_bytes()
+    assert (tmp_path / "a" / CONFIG_FILE).read_bytes() == (tmp_path / "b" / CONFIG_FILE).read_bytes()
+
+
+def test_load_rejects_missing_truncated_and_foreign_vocabulary(tmp_path):
+    with pytest.raises(UserError, match="model file not found; run `dvc repro train`"):
+        load_model(tmp_path, "abc")
+    save_model(build_model(config()), tmp_path)
+    with pytest.raises(UserError, match="trained with another vocabulary"):
+        load_model(tmp_path, "other")
+    weights = tmp_path / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(UserError, match="unreadable weights"):
+        load_model(tmp_path, "abc")

@@ -1,0 +1,69 @@
+import dataclasses
+
+import pytest
+
+from charlm import params
+from charlm.errors import UserError
+from conftest import write_params
+
+
+def test_loads_each_section_as_frozen_dataclass(params_file):
+    train = params.load("train", params_file)
+    assert train.hidden_size == 16 and train.lr == 0.01
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        train.lr = 1.0
+    assert params.load("generate", params_file).prefixes == ["分开", "不分开"]
+
+
+def test_integer_accepted_where_a_number_is_expected(tmp_path):
+    p = params.load("train", write_params(tmp_path / "p.yaml", {"train.lr": 1}))
+    assert p.lr == 1.0 and isinstance(p.lr, float)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"train.hidden_size": 0}, "'train.hidden_size' must be >= 1, got 0"),
+    ({"train.lr": -0.1}, "'train.lr' must be > 0.0"),
+    ({"train.epochs": "ten"}, "'train.epochs' must be an integer, got 'ten'"),
+    ({"train.random_offset": 1}, "'train.random_offset' must be true or false"),
+    ({"train.num_steps": True}, "'train.num_steps' must be an integer"),
+    ({"train.cell": "transformer"}, "'train.cell' must be one of gru, lstm, rnn"),
+    ({"vocab.valid_fraction": 1.0}, "'vocab.valid_fraction' must be >= 0.0 and < 1.0"),
+    ({"vocab.valid_fraction": 0.6, "vocab.test_fraction": 0.5}, "must be < 1 so that the train part is not empty"),
+    ({"generate.temperature": 0}, "'generate.temperature' must be > 0.0"),
+    ({"generate.top_k": -1}, "'generate.top_k' must be >= 0"),
+    ({"generate.length": 10**6}, "'generate.length' must be >= 1 and <= 10000"),
+    ({"generate.prefixes": [""]}, "must hold non-empty strings"),
+    ({"generate.prefixes": []}, "'generate.prefixes' is empty"),
+])
+def test_rejects_bad_values_naming_the_key(tmp_path, override, message):
+    path = write_params(tmp_path / "p.yaml", override)
+    section = next(iter(override)).split(".")[0]
+    with pytest.raises(UserError, match=None) as error:
+        params.load(section, path)
+    assert message in str(error.value)
+
+
+def test_unknown_key_suggests_the_closest(tmp_path):
+    path = write_params(tmp_path / "p.yaml", {"train.learning_rate": 0.1})
+    with pytest.raises(UserError, match=r"unknown key 'train.learning_rate'; did you mean 'train.lr"):
+        params.load("train", path)
+    path = write_params(tmp_path / "q.yaml", {"train.hiden_size": 8})
+    with pytest.raises(UserError, match=r"did you mean 'train.hidden_size'"):
+        params.load("train", path)
+
+
+def test_missing_file_section_and_key(tmp_path):
+    with pytest.raises(UserError, match="params file not found"):
+        params.load("train", tmp_path / "nope.yaml")
+    (tmp_path / "p.yaml").write_text("unzip: {member: a, newlines_to_spaces: true, max_chars: null}\n")
+    with pytest.raises(UserError, match="section 'train' is missing"):
+        params.load("train", tmp_path / "p.yaml")
+    (tmp_path / "q.yaml").write_text("unzip: {member: a, newlines_to_spaces: true}\n")
+    with pytest.raises(UserError, match="missing key 'unzip.max_chars'"):
+        params.load("unzip", tmp_path / "q.yaml")
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    (tmp_path / "p.yaml").write_text("unzip:\n  member: a\n  newlines_to_spaces: [true\n")
+    with pytest.raises(UserError, match=r"malformed YAML at line \d+"):
+        params.load("unzip", tmp_path / "p.yaml")

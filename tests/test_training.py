@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from charlm.errors import UserError
+from charlm.model import ModelConfig, build_model, get_weights
+from charlm.params import TrainParams
+from charlm.sampling import TextGenerator
+from charlm.tf_runtime import make_deterministic
+from charlm.training import train
+from charlm.vocab import build_vocabulary
+from conftest import VERSE, tiny_params
+
+
+def train_params(**overrides) -> TrainParams:
+    values = tiny_params()["train"]
+    values.update(overrides)
+    return TrainParams(**values)
+
+
+def fit(text, valid_text="", **overrides):
+    p = train_params(**overrides)
+    vocab = build_vocabulary(text)
+    make_deterministic(p.seed)
+    model = build_model(ModelConfig(vocab.size, p.input, p.embedding_dim, p.cell, p.hidden_size, p.num_layers,
+                                    p.dropout, vocab.fingerprint()))
+    result = train(model, vocab.encode(text), vocab.encode(valid_text), p, vocab.unk_share, on_epoch=lambda *a: None)
+    return model, vocab, result
+
+
+def test_small_book_protocol_converges_and_continues_the_lyrics():
+    # The book's set-up in miniature: one-hot input, GRU, Adam, clipping, consecutive windows,
+    # all text for training. A repeated verse must be learnt almost perfectly.
+    text = VERSE * 12
+    model, vocab, result = fit(text, input="one_hot", hidden_size=64, num_steps=16, batch_size=8, epochs=40,
+                               lr=0.01, random_offset=False)
+    assert result.history[0].train_perplexity > 20
+    assert result.best.train_perplexity < 1.3
+    assert result.best_epoch == 40  # no validation part: the last epoch is kept
+    continuation = TextGenerator(model, vocab).continue_text("分开", 20)
+    assert continuation in (VERSE * 3)  # greedy decoding replays the memorised verse
+
+
+def test_best_validation_epoch_is_kept_and_patience_stops_early():
+    text, valid = VERSE * 6, "完全陌生的字符串" * 8  # valid perplexity can only get worse as training fits VERSE
+    model, _, result = fit(text, valid, hidden_size=32, epochs=30, lr=0.02, patience=3)
+    valids = [r.valid_perplexity for r in result.history]
+    assert result.best_epoch == int(np.argmin(valids)) + 1
+    assert len(result.history) == result.best_epoch + 3 < 30
+    for kept, current in zip(result.best_weights, get_weights(model)):
+        assert kept.shape == current.shape
+
+
+def test_same_seed_same_weights():
+    first = fit(VERSE * 4, epochs=2)[2].best_weights
+    second = fit(VERSE * 4, epochs=2)[2].best_weights
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_divergence_stops_with_the_epoch_and_step():
+    with pytest.raises(UserError, match=r"training diverged: the loss became nan at epoch 1, step \d+; lower train.lr"):
+        fit(VERSE * 4, lr=float("inf"))
