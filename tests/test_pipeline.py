@@ -42,6 +42,10 @@ def test_every_output_and_metric_is_written(reproduced):
     for split in ("train", "valid", "test"):
         assert 1 < evaluation["perplexity"][split] < evaluation["classes"]
     assert evaluation["perplexity"]["valid"] == pytest.approx(train["valid_perplexity"], rel=1e-3)
+    ngram, mixture = evaluation["ngram"], evaluation["mixture"]
+    assert 1 < ngram["test"] < evaluation["classes"] and 0 <= mixture["network_weight"] <= 1
+    # The weight is fit on validation, so there the mixture is at least as good as either model.
+    assert mixture["valid"] <= min(ngram["valid"], evaluation["perplexity"]["valid"]) * 1.0001
 
     samples = (path / "reports/samples.md").read_text(encoding="utf-8")
     assert "## 分开" in samples and "## 不分开" in samples and "- greedy: 分开" in samples and "- sampled: 不分开" in samples

@@ -6,12 +6,10 @@ probability is shared evenly among the classes it stands for (the train characte
 it, and the unseen class), which keeps perplexities comparable across vocabulary settings.
 """
 
-import math
-
 import numpy as np
 
 from charlm.tf_runtime import tf
-from charlm.vocab import UNK_ID
+from charlm.vocab import share_unk
 
 SCORE_WINDOW = 256  # characters per compiled call; only speed depends on it, never the result
 
@@ -21,7 +19,7 @@ class Scorer:
 
     def __init__(self, model, unk_share: int):
         self.model = model
-        self.log_unk_share = math.log(unk_share)
+        self.unk_share = unk_share
         self._score_window = tf.function(self._score_window_eager, jit_compile=True)
 
     def _score_window_eager(self, inputs, targets, states):
@@ -45,7 +43,7 @@ class Scorer:
             log_probs, states = self._score_window(inputs[window], targets[window], states)
             scores.append(log_probs.numpy()[0])
         log_probs = np.concatenate(scores)[:n].astype(np.float64)
-        return log_probs - (np.asarray(ids[1:]) == UNK_ID) * self.log_unk_share
+        return share_unk(log_probs, ids[1:], self.unk_share)
 
 
 def perplexity(log_probs: np.ndarray) -> float | None:

@@ -88,3 +88,9 @@ def oov_rate(vocab: Vocabulary, text: str) -> float:
     if not text:
         return 0.0
     return float(np.mean(vocab.encode(text) == UNK_ID))
+
+
+def share_unk(log_probs: np.ndarray, targets: np.ndarray, unk_share: int) -> np.ndarray:
+    """Turn log P(id) into log P(character) on the fixed class set: a target read as `<unk>`
+    gets an even share of `<unk>`'s probability among the `unk_share` classes it stands for."""
+    return log_probs - (np.asarray(targets) == UNK_ID) * np.log(unk_share)

@@ -1,0 +1,85 @@
+"""The DVC contract: declared params match what each stage reads, a change reruns exactly what
+depends on it, same params give the same bytes, and branches compare with `dvc metrics diff`."""
+
+import hashlib
+
+import pytest
+import yaml
+
+from charlm import params
+from conftest import ROOT, tiny_params
+from pipeline_repo import PipelineRepo
+
+STAGES = ["unzip", "vocab", "train", "evaluate", "generate"]
+DOWNSTREAM = ["train", "evaluate", "generate"]
+
+
+def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    assert list(stages) == STAGES
+    for name, stage in stages.items():
+        assert stage["params"] == params.section_keys(name), name
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    repo = PipelineRepo.create(tmp_path_factory.mktemp("contract") / "repo")
+    repo.repro()
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "reproduced")
+    return repo
+
+
+def test_each_stage_runs_with_only_its_own_params_section(reproduced, tmp_path):
+    repo = reproduced.copy(tmp_path / "repo")
+    for name in STAGES:
+        (repo.path / "params.yaml").write_text(yaml.safe_dump({name: tiny_params()[name]}, allow_unicode=True))
+        result = repo.stage(name)
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+
+
+@pytest.mark.parametrize("change, named, ran", [
+    ({"generate.temperature": 1.3}, {"generate"}, ["generate"]),
+    ({"train.lr": 0.02}, {"train"}, DOWNSTREAM),
+    ({"vocab.valid_fraction": 0.2, "vocab.test_fraction": 0.05}, {"vocab"}, ["vocab", *DOWNSTREAM]),
+])
+def test_a_param_change_reruns_only_what_depends_on_it(reproduced, tmp_path, change, named, ran):
+    repo = reproduced.copy(tmp_path / "repo")
+    repo.set_params(change)
+    assert repo.changed_stages() == named
+    assert repo.repro() == ran
+    assert "up to date" in repo.dvc("status").stdout
+
+
+def test_forced_rerun_gives_the_same_bytes(reproduced, tmp_path):
+    repo = reproduced.copy(tmp_path / "repo")
+    before, lock_before = _digests(repo), _locked_md5s(repo)
+    assert repo.repro("--force") == STAGES
+    assert _digests(repo) == before
+    assert _locked_md5s(repo) == lock_before
+
+
+def _locked_md5s(repo: PipelineRepo) -> dict[str, str]:
+    lock = yaml.safe_load((repo.path / "dvc.lock").read_text(encoding="utf-8"))
+    return {entry["path"]: entry["md5"] for stage in lock["stages"].values()
+            for entry in stage.get("deps", []) + stage.get("outs", []) if entry["path"] != "metrics/train_timing.json"}
+
+
+def _digests(repo: PipelineRepo) -> dict[str, str]:
+    """md5 of every output, except the timing metrics, which measure the run itself."""
+    files = [p for folder in ("data/interim", "data/processed", "models", "metrics", "reports")
+             for p in sorted((repo.path / folder).glob("*")) if p.is_file() and not p.name.startswith(".")]
+    return {str(p.relative_to(repo.path)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in files if p.name != "train_timing.json"}
+
+
+def test_branches_compare_with_metrics_and_params_diff(reproduced, tmp_path):
+    repo = reproduced.copy(tmp_path / "repo")
+    repo.git("checkout", "-q", "-b", "faster-lr")
+    repo.set_params({"train.lr": 0.03})
+    repo.repro()
+    repo.git("commit", "-q", "-am", "try lr 0.03")
+    params_diff = repo.dvc("params", "diff", "main").stdout
+    assert "train.lr" in params_diff and "0.01" in params_diff and "0.03" in params_diff
+    metrics_diff = repo.dvc("metrics", "diff", "main", "--md").stdout
+    assert "metrics/eval.json" in metrics_diff and "perplexity.valid" in metrics_diff
