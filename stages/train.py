@@ -1,5 +1,9 @@
 """Stage 3: index arrays -> trained weights (models/), metrics/train.json and per-epoch history."""
 
+import dataclasses
+import hashlib
+import json
+
 from charlm import params
 from charlm.cli import run_stage
 from charlm.io import load_array, read_text, write_json
@@ -7,6 +11,7 @@ from charlm.vocab import Vocabulary
 
 PROCESSED = "data/processed"
 MODEL_DIR = "models"
+CHECKPOINT_DIR = "checkpoints"
 METRICS_PATH = "metrics/train.json"
 HISTORY_PATH = "metrics/train_history.json"
 TIMING_PATH = "metrics/train_timing.json"
@@ -19,6 +24,7 @@ def main() -> None:
     valid_ids = load_array(f"{PROCESSED}/valid.npy", "vocab")
 
     # TensorFlow only now, after the cheap checks above have passed.
+    from charlm.checkpoint import Checkpoint
     from charlm.model import ModelConfig, build_model, save_model
     from charlm.tf_runtime import make_deterministic
     from charlm.training import train
@@ -28,26 +34,29 @@ def main() -> None:
                          hidden_size=p.hidden_size, num_layers=p.num_layers, dropout=p.dropout,
                          vocab_fingerprint=vocab.fingerprint())
     model = build_model(config)
-    result = train(model, train_ids, valid_ids, p, vocab.unk_share)
+    # A checkpoint resumes only a run with these very params and data.
+    key = hashlib.sha256(json.dumps(dataclasses.asdict(p), sort_keys=True).encode()
+                         + train_ids.tobytes() + b"|" + valid_ids.tobytes()).hexdigest()
+    result = train(model, train_ids, valid_ids, p, vocab.unk_share, checkpoint=Checkpoint(CHECKPOINT_DIR, key))
 
     save_model(model, MODEL_DIR, result.best_weights)
-    best = result.best
+    history = [{key: _round(value) for key, value in row.items()} for row in result.history]
     write_json(METRICS_PATH, {
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
-        "train_perplexity": round(best.train_perplexity, 4),
-        "valid_perplexity": None if best.valid_perplexity is None else round(best.valid_perplexity, 4),
+        "train_perplexity": history[result.best_epoch - 1]["train_perplexity"],
+        "valid_perplexity": history[result.best_epoch - 1]["valid_perplexity"],
     })
-    write_json(HISTORY_PATH, [
-        {"epoch": r.epoch, "train_perplexity": round(r.train_perplexity, 4),
-         "valid_perplexity": None if r.valid_perplexity is None else round(r.valid_perplexity, 4)}
-        for r in result.history
-    ])
+    write_json(HISTORY_PATH, history)
     # Timing differs from run to run, so it lives apart from the byte-reproducible metrics.
     write_json(TIMING_PATH, {
         "wall_seconds": round(result.train_seconds, 2),
-        "chars_per_second": round(result.chars_trained / result.train_seconds),
+        "chars_per_second": round(result.chars_trained / result.train_seconds) if result.train_seconds else None,
     })
+
+
+def _round(value):
+    return round(value, 4) if isinstance(value, float) else value
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ def train_params(**overrides) -> TrainParams:
     return TrainParams(**values)
 
 
-def fit(text, valid_text="", **overrides):
+def fit(text, valid_text="", checkpoint=None, **overrides):
     p = train_params(**overrides)
     vocab = build_vocabulary(text)
     make_deterministic(p.seed)
     model = build_model(ModelConfig(vocab.size, p.input, p.embedding_dim, p.cell, p.hidden_size, p.num_layers,
                                     p.dropout, vocab.fingerprint()))
-    result = train(model, vocab.encode(text), vocab.encode(valid_text), p, vocab.unk_share, on_epoch=lambda *a: None)
+    result = train(model, vocab.encode(text), vocab.encode(valid_text), p, vocab.unk_share, on_epoch=lambda *a: None, **({'checkpoint': checkpoint} if checkpoint else {}))
     return model, vocab, result
 
 
@@ -33,8 +33,8 @@ def test_small_book_protocol_converges_and_continues_the_lyrics():
     text = VERSE * 12
     model, vocab, result = fit(text, input="one_hot", hidden_size=64, num_steps=16, batch_size=8, epochs=40,
                                lr=0.01, random_offset=False)
-    assert result.history[0].train_perplexity > 20
-    assert result.best.train_perplexity < 1.3
+    assert result.history[0]["train_perplexity"] > 20
+    assert result.best["train_perplexity"] < 1.3
     assert result.best_epoch == 40  # no validation part: the last epoch is kept
     continuation = TextGenerator(model, vocab).continue_text("分开", 20)
     assert continuation in (VERSE * 3)  # greedy decoding replays the memorised verse
@@ -43,7 +43,7 @@ def test_small_book_protocol_converges_and_continues_the_lyrics():
 def test_best_validation_epoch_is_kept_and_patience_stops_early():
     text, valid = VERSE * 6, "完全陌生的字符串" * 8  # valid perplexity can only get worse as training fits VERSE
     model, _, result = fit(text, valid, hidden_size=32, epochs=30, lr=0.02, patience=3)
-    valids = [r.valid_perplexity for r in result.history]
+    valids = [r["valid_perplexity"] for r in result.history]
     assert result.best_epoch == int(np.argmin(valids)) + 1
     assert len(result.history) == result.best_epoch + 3 < 30
     for kept, current in zip(result.best_weights, get_weights(model)):
@@ -60,3 +60,45 @@ def test_same_seed_same_weights():
 def test_divergence_stops_with_the_epoch_and_step():
     with pytest.raises(UserError, match=r"training diverged: the loss became nan at epoch 1, step \d+; lower train.lr"):
         fit(VERSE * 4, lr=float("inf"))
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights(tmp_path):
+    from charlm.checkpoint import Checkpoint
+
+    settings = dict(epochs=5, dropout=0.2, hidden_size=16)
+    _, _, uninterrupted = fit(VERSE * 4, VERSE * 2, checkpoint=Checkpoint(tmp_path / "a", "k"), **settings)
+
+    def stop_at_epoch_3(row, *_):
+        if row["epoch"] == 3:
+            raise Interrupt
+    checkpoint = Checkpoint(tmp_path / "b", "k")
+    with pytest.raises(Interrupt):
+        p = train_params(**settings)
+        vocab = build_vocabulary(VERSE * 4)
+        make_deterministic(p.seed)
+        model = build_model(ModelConfig(vocab.size, p.input, p.embedding_dim, p.cell, p.hidden_size, p.num_layers,
+                                        p.dropout, vocab.fingerprint()))
+        train(model, vocab.encode(VERSE * 4), vocab.encode(VERSE * 2), p, vocab.unk_share,
+              on_epoch=stop_at_epoch_3, checkpoint=checkpoint)
+    _, _, resumed = fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, **settings)
+    assert resumed.chars_trained < uninterrupted.chars_trained  # epochs 1-2 were not trained again
+    assert resumed.history == uninterrupted.history
+    for a, b in zip(resumed.best_weights, uninterrupted.best_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # A finished run, or one with other params, never resumes.
+    assert Checkpoint(tmp_path / "a", "k").restore(*_model_and_optimizer(settings)) is None
+    assert Checkpoint(tmp_path / "b", "other").restore(*_model_and_optimizer(settings)) is None
+
+
+def _model_and_optimizer(settings):
+    from charlm.training import make_optimizer
+
+    p = train_params(**settings)
+    vocab = build_vocabulary(VERSE * 4)
+    model = build_model(ModelConfig(vocab.size, p.input, p.embedding_dim, p.cell, p.hidden_size, p.num_layers,
+                                    p.dropout, vocab.fingerprint()))
+    return model, make_optimizer(p)

@@ -96,7 +96,7 @@ def save_model(model: CharRNN, folder: str | Path, weights: list[np.ndarray] | N
     """Write the weights (the model's own unless `weights` is given) and the config into `folder`."""
     folder = Path(folder)
     weights = get_weights(model) if weights is None else weights
-    tensors = {name: np.ascontiguousarray(w) for name, w in zip(_weight_names(model), weights, strict=True)}
+    tensors = {name: np.array(w, order="C") for name, w in zip(_weight_names(model), weights, strict=True)}
     write_bytes(folder / WEIGHTS_FILE, safetensors.numpy.save(tensors))
     write_json(folder / CONFIG_FILE, asdict(model.config))
 

@@ -2,13 +2,14 @@
 
 The state is passed into each window as a plain tensor, so gradients stop at the window's edge
 (truncated back-propagation, as the book does). The weights of the epoch with the best
-validation perplexity are kept (the last epoch's when there is no validation part).
+validation perplexity are kept (the last epoch's when there is no validation part). With a
+checkpoint, every epoch ends with one, and a rerun with the same params resumes from it.
 """
 
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,37 +22,33 @@ from charlm.tf_runtime import keras, tf
 
 
 @dataclass
-class EpochRecord:
-    epoch: int
-    train_perplexity: float
-    valid_perplexity: float | None
-    seconds: float
-    chars_per_second: float
-
-
-@dataclass
 class TrainResult:
-    history: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int = 0
-    best_weights: list[np.ndarray] | None = None
-    chars_trained: int = 0
-    train_seconds: float = 0.0
+    history: list[dict]        # per epoch: epoch, train_perplexity, valid_perplexity (reproducible)
+    best_epoch: int
+    best_weights: list[np.ndarray]
+    chars_trained: int         # in this process (a resumed run counts only its own epochs)
+    train_seconds: float
 
     @property
-    def best(self) -> EpochRecord:
+    def best(self) -> dict:
         return self.history[self.best_epoch - 1]
 
 
-def log_epoch(record: EpochRecord, epochs: int) -> None:
-    valid = f"  valid ppl {record.valid_perplexity:9.3f}" if record.valid_perplexity is not None else ""
-    print(f"epoch {record.epoch:>3}/{epochs}  train ppl {record.train_perplexity:9.3f}{valid}"
-          f"  {record.seconds:6.2f} s  {record.chars_per_second:8,.0f} chars/s", file=sys.stderr, flush=True)
+def log_epoch(row: dict, epochs: int, seconds: float, chars_per_second: float) -> None:
+    valid = row["valid_perplexity"]
+    valid_text = f"  valid ppl {valid:9.3f}" if valid is not None else ""
+    print(f"epoch {row['epoch']:>3}/{epochs}  train ppl {row['train_perplexity']:9.3f}{valid_text}"
+          f"  {seconds:6.2f} s  {chars_per_second:8,.0f} chars/s", file=sys.stderr, flush=True)
+
+
+def make_optimizer(params: TrainParams):
+    return keras.optimizers.Adam(learning_rate=params.lr, global_clipnorm=params.clip_norm,
+                                 weight_decay=params.weight_decay or None)
 
 
 def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainParams, unk_share: int,
-          on_epoch=log_epoch) -> TrainResult:
-    optimizer = keras.optimizers.Adam(learning_rate=params.lr, global_clipnorm=params.clip_norm,
-                                      weight_decay=params.weight_decay or None)
+          on_epoch=log_epoch, checkpoint=None) -> TrainResult:
+    optimizer = make_optimizer(params)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @tf.function(jit_compile=True)
@@ -64,10 +61,14 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
         return loss, states
 
     scorer = Scorer(model, unk_share) if len(valid_ids) > 1 else None
-    result = TrainResult()
-    best_valid = math.inf
-    epochs_since_best = 0
-    for epoch in range(1, params.epochs + 1):
+    loop = {"epoch": 0, "history": [], "best_epoch": 0, "best_valid": None, "epochs_since_best": 0, "finished": False}
+    best_weights = None
+    restored = checkpoint.restore(model, optimizer) if checkpoint else None
+    if restored:
+        loop, best_weights = restored
+        print(f"resuming from the checkpoint after epoch {loop['epoch']}", file=sys.stderr, flush=True)
+    chars_trained, train_seconds = 0, 0.0
+    for epoch in range(loop["epoch"] + 1, params.epochs + 1):
         offset = int(np.random.default_rng([params.seed, epoch]).integers(params.num_steps)) if params.random_offset else 0
         inputs, targets = consecutive_windows(train_ids, params.batch_size, params.num_steps, offset)
         start = time.perf_counter()
@@ -80,19 +81,23 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
                 raise UserError(f"training diverged: the loss became {losses[-1]} at epoch {epoch}, step {step + 1}; "
                                 f"lower train.lr or train.clip_norm")
         seconds = time.perf_counter() - start
-        chars = inputs.size
-        result.chars_trained += chars
-        result.train_seconds += seconds
-        valid_ppl = perplexity(scorer.target_log_probs(valid_ids)) if scorer else None
-        record = EpochRecord(epoch, float(np.exp(np.mean(losses))), valid_ppl, seconds, chars / seconds)
-        result.history.append(record)
-        on_epoch(record, params.epochs)
-        if valid_ppl is None or valid_ppl < best_valid:
-            best_valid = valid_ppl if valid_ppl is not None else best_valid
-            result.best_epoch, result.best_weights = epoch, get_weights(model)
-            epochs_since_best = 0
+        chars_trained += inputs.size
+        train_seconds += seconds
+        row = {"epoch": epoch, "train_perplexity": float(np.exp(np.mean(losses))),
+               "valid_perplexity": perplexity(scorer.target_log_probs(valid_ids)) if scorer else None}
+        loop["history"].append(row)
+        on_epoch(row, params.epochs, seconds, inputs.size / seconds)
+
+        valid = row["valid_perplexity"]
+        if valid is None or loop["best_valid"] is None or valid < loop["best_valid"]:
+            loop.update(best_epoch=epoch, best_valid=valid, epochs_since_best=0)
+            best_weights = get_weights(model)
         else:
-            epochs_since_best += 1
-            if params.patience and epochs_since_best >= params.patience:
-                break
-    return result
+            loop["epochs_since_best"] += 1
+        stop = bool(params.patience) and loop["epochs_since_best"] >= params.patience
+        loop.update(epoch=epoch, finished=stop or epoch == params.epochs)
+        if checkpoint:
+            checkpoint.save(model, optimizer, loop, best_weights)
+        if stop:
+            break
+    return TrainResult(loop["history"], loop["best_epoch"], best_weights, chars_trained, train_seconds)
