@@ -18,11 +18,12 @@ def main() -> None:
     from charlm.sampling import GREEDY, Sampling, TextGenerator
 
     generator = TextGenerator(load_model(MODEL_DIR, vocab.fingerprint()), vocab)
-    sampled = Sampling(temperature=p.temperature, top_k=p.top_k, seed=p.seed)
     lines = ["# Samples", "",
              f"{p.length} characters after each prefix: greedy (argmax, as the book does) and sampled "
-             f"(temperature {p.temperature}, top-k {p.top_k or 'off'}, seed {p.seed}).", ""]
-    for prefix in p.prefixes:
+             f"(temperature {p.temperature}, top-k {p.top_k or 'off'}, seed {p.seed} + the prefix's position).", ""]
+    for i, prefix in enumerate(p.prefixes):
+        # Each prefix draws from its own seed, so prefixes never share a random stream.
+        sampled = Sampling(temperature=p.temperature, top_k=p.top_k, seed=p.seed + i)
         unknown = generator.unknown_characters(prefix)
         if unknown:
             warn(f"prefix {prefix!r}: {''.join(unknown)!r} not in the vocabulary, read as <unk>")
