@@ -1,0 +1,158 @@
+"""Speed benchmarks (not tests): training and generation throughput, and the wall time of each stage.
+
+Run with `make bench`. Prints a table and writes benchmarks/results.json. Figures are medians over
+several epochs after a warm-up; the reference loop (the book's notebook: eager, one GradientTape
+per batch, one-hot input) runs in the same process, so the ratios compare like with like.
+"""
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from charlm import params  # noqa: E402
+from charlm.batching import consecutive_windows  # noqa: E402
+from charlm.corpus import normalize, read_zip_member  # noqa: E402
+from charlm.io import write_json  # noqa: E402
+from charlm.vocab import build_vocabulary  # noqa: E402
+
+EPOCHS = 6             # the first is warm-up (tracing and compiling)
+REFERENCE_EPOCHS = 3   # the eager loop is slow; its first epoch is warm-up too
+GENERATE_LENGTH = 500
+RESULTS = ROOT / "benchmarks" / "results.json"
+
+
+def book_corpus():
+    text = normalize(read_zip_member(ROOT / "data/jaychou_lyrics.txt.zip", "jaychou_lyrics.txt"), True, 10_000)
+    vocab = build_vocabulary(text)
+    return vocab, vocab.encode(text)
+
+
+def ours(vocab, ids, p):
+    """Median chars/s of the project's own training loop, epochs after the first."""
+    from charlm.model import ModelConfig, build_model
+    from charlm.tf_runtime import make_deterministic
+    from charlm.training import train
+
+    make_deterministic(p.seed)
+    model = build_model(ModelConfig(vocab.size, p.input, p.embedding_dim, p.cell, p.hidden_size, p.num_layers,
+                                    p.dropout, vocab.fingerprint()))
+    speeds = []
+    train(model, ids, np.zeros(0, np.int32), p, vocab.unk_share,
+          on_epoch=lambda row, epochs, seconds, chars_per_second: speeds.append(chars_per_second))
+    return statistics.median(speeds[1:]), model
+
+
+def reference(vocab, ids, p):
+    """The book's TensorFlow 2 notebook loop: eager, a GradientTape per batch, one-hot input."""
+    from charlm.tf_runtime import keras, tf
+
+    gru = keras.layers.GRU(p.hidden_size, return_sequences=True, return_state=True)
+    dense = keras.layers.Dense(vocab.size)
+    optimizer = keras.optimizers.Adam(p.lr, global_clipnorm=p.clip_norm)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    inputs, targets = consecutive_windows(ids, p.batch_size, p.num_steps)
+    speeds = []
+    for _ in range(REFERENCE_EPOCHS):
+        state = tf.zeros((p.batch_size, p.hidden_size))
+        start = time.perf_counter()
+        for x, y in zip(inputs, targets):
+            with tf.GradientTape() as tape:
+                out, state = gru(tf.one_hot(x, vocab.size), initial_state=state)
+                loss = loss_fn(y, dense(out))
+            variables = gru.trainable_variables + dense.trainable_variables
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        speeds.append(inputs.size / (time.perf_counter() - start))
+    return statistics.median(speeds[1:])
+
+
+def generation(model, vocab):
+    from charlm.sampling import Sampling, TextGenerator
+
+    generator = TextGenerator(model, vocab)
+    generator.continue_text("分开", 20)  # warm-up: trace and compile the step
+    speeds = {}
+    for name, sampling in [("greedy", None), ("sampled", Sampling(temperature=0.8, top_k=10, seed=0))]:
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            generator.continue_text("分开", GENERATE_LENGTH, *([sampling] if sampling else []))
+            runs.append(GENERATE_LENGTH / (time.perf_counter() - start))
+        speeds[name] = statistics.median(runs)
+    return speeds
+
+
+def stage_wall_times():
+    """Each stage script run in order on a copy of the project with the default params."""
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ["src", "stages", "params.yaml", "data/jaychou_lyrics.txt.zip"]:
+            source, target = ROOT / name, Path(tmp) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
+        env = {**os.environ, "PYTHONPATH": "src"}
+        for stage in ["unzip", "vocab", "train", "evaluate", "generate"]:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, f"stages/{stage}.py"], cwd=tmp, env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[stage] = time.perf_counter() - start
+    return times
+
+
+def main():
+    from charlm.params import TrainParams
+
+    vocab, ids = book_corpus()
+    book = TrainParams(seed=0, input="one_hot", embedding_dim=256, cell="gru", hidden_size=256, num_layers=1,
+                       dropout=0.0, num_steps=35, batch_size=32, epochs=EPOCHS, lr=0.01, clip_norm=0.01,
+                       weight_decay=0.0, random_offset=False, patience=0)
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+               "book_vocabulary": vocab.size}
+    results["reference_one_hot"] = reference(vocab, ids, book)
+    results["ours_one_hot"], _ = ours(vocab, ids, book)
+    results["ours_embedding"], model = ours(vocab, ids, dataclasses.replace(book, input="embedding"))
+    results["ratio_one_hot"] = results["ours_one_hot"] / results["reference_one_hot"]
+    results["ratio_embedding"] = results["ours_embedding"] / results["reference_one_hot"]
+
+    default = dataclasses.replace(params.load("train", ROOT / "params.yaml"), epochs=4, patience=0)
+    full_text = normalize(read_zip_member(ROOT / "data/jaychou_lyrics.txt.zip", "jaychou_lyrics.txt"), True, None)
+    full_vocab = build_vocabulary(full_text)
+    results["ours_default_full_corpus"], _ = ours(full_vocab, full_vocab.encode(full_text), default)
+    results["generate"] = generation(model, vocab)
+    results["stage_seconds"] = stage_wall_times()
+    results["repro_seconds"] = sum(results["stage_seconds"].values())
+    write_json(RESULTS, json.loads(json.dumps(results), parse_float=lambda s: round(float(s), 2)))
+    print_table(results)
+
+
+def print_table(r):
+    rows = [
+        ("training, book config, reference loop (eager, one-hot)", f"{r['reference_one_hot']:,.0f} chars/s"),
+        ("training, book config, ours, one-hot", f"{r['ours_one_hot']:,.0f} chars/s  ({r['ratio_one_hot']:.1f}x)"),
+        ("training, book config, ours, embedding", f"{r['ours_embedding']:,.0f} chars/s  ({r['ratio_embedding']:.1f}x)"),
+        ("training, default params, full corpus", f"{r['ours_default_full_corpus']:,.0f} chars/s"),
+        ("generation, 500 chars, greedy", f"{r['generate']['greedy']:,.0f} chars/s"),
+        ("generation, 500 chars, sampled", f"{r['generate']['sampled']:,.0f} chars/s"),
+        *[(f"stage {name} (wall, TensorFlow import included)", f"{s:.1f} s") for name, s in r["stage_seconds"].items()],
+        ("whole default pipeline", f"{r['repro_seconds']:.1f} s"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"machine: {r['machine']}")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()

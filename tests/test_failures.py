@@ -1,0 +1,119 @@
+"""Bad input ends in one `error: ...` line with no traceback and leaves earlier outputs intact;
+a killed `dvc repro` loses nothing and the next one resumes training to the same weights."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import safetensors.numpy
+
+from conftest import VERSE
+from pipeline_repo import PipelineRepo
+
+OUTPUTS = ["data/interim/corpus.txt", "data/processed/vocab.json", "data/processed/train.npy",
+           "models/weights.safetensors", "models/config.json", "metrics/eval.json", "reports/samples.md"]
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    repo = PipelineRepo.create(tmp_path_factory.mktemp("failures") / "repo")
+    repo.repro()
+    return repo
+
+
+def _md5s(repo):
+    return {name: hashlib.md5((repo.path / name).read_bytes()).hexdigest() for name in OUTPUTS}
+
+
+def _break_zip(repo):
+    (repo.path / "data/jaychou_lyrics.txt.zip").write_bytes(b"not a zip")
+
+
+def _truncate_weights(repo):
+    path = repo.path / "models/weights.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def _foreign_vocabulary(repo):
+    path = repo.path / "models/config.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps({**config, "vocab_fingerprint": "0" * 16}))
+
+
+@pytest.mark.parametrize("stage, breakage, message", [
+    ("unzip", _break_zip, "error: data/jaychou_lyrics.txt.zip: not a zip archive; run `dvc pull"),
+    ("unzip", {"unzip.member": "lyrics.txt"},
+     "error: data/jaychou_lyrics.txt.zip: no member 'lyrics.txt' in the zip (it holds jaychou_lyrics.txt)"),
+    ("vocab", {"vocab.valid_fractoin": 0.1}, "error: params.yaml: unknown key 'vocab.valid_fractoin'; did you mean "
+                                             "'vocab.valid_fraction'?"),
+    ("train", {"train.batch_size": 10_000}, "error: the train part"),
+    ("train", {"train.lr": 0}, "error: params.yaml: 'train.lr' must be > 0.0, got 0"),
+    ("evaluate", _truncate_weights, "error: models/weights.safetensors: unreadable weights"),
+    ("generate", _foreign_vocabulary, "error: models: the model was trained with another vocabulary"),
+    ("generate", {"generate.temperature": -1}, "error: params.yaml: 'generate.temperature' must be > 0.0, got -1"),
+    ("generate", {"generate.prefixes": [""]}, "error: params.yaml: 'generate.prefixes' must hold non-empty strings"),
+])
+def test_bad_input_gives_one_line_and_keeps_earlier_outputs(reproduced, tmp_path, stage, breakage, message):
+    repo = reproduced.copy(tmp_path / "repo")
+    if callable(breakage):
+        breakage(repo)
+    else:
+        repo.set_params(breakage)
+    before = _md5s(repo)
+    result = repo.stage(stage)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+    assert _md5s(repo) == before
+
+
+def test_malformed_params_names_the_line(reproduced, tmp_path):
+    repo = reproduced.copy(tmp_path / "repo")
+    (repo.path / "params.yaml").write_text("unzip:\n  member: [a\n")
+    result = repo.stage("unzip")
+    assert result.returncode == 1 and result.stderr.startswith("error: params.yaml: malformed YAML at line")
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_prefix_characters_are_a_warning(reproduced, tmp_path):
+    repo = reproduced.copy(tmp_path / "repo")
+    repo.set_params({"generate.prefixes": ["分开咖啡"]})
+    result = repo.stage("generate")
+    assert result.returncode == 0
+    assert "warning: prefix '分开咖啡': '咖啡' not in the vocabulary, read as <unk>" in result.stderr
+
+
+def test_a_killed_repro_loses_nothing_and_the_next_resumes_to_the_same_weights(tmp_path):
+    slow = {"train.epochs": 3}  # a corpus big enough for epochs of about a second
+    killed = PipelineRepo.create(tmp_path / "killed", text=VERSE * 300, overrides=slow)
+    process = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=killed.path, env=killed.env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoint = killed.path / "checkpoints/train.safetensors"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert checkpoint.exists(), "training never wrote its first checkpoint"
+    time.sleep(0.3)  # into the second epoch
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    # Nothing half-written: every output is absent or whole.
+    for name in ["models/weights.safetensors", "checkpoints/train.safetensors"]:
+        if (killed.path / name).exists():
+            safetensors.numpy.load_file(str(killed.path / name))
+    for name in ["metrics/train.json", "metrics/train_history.json"]:
+        if (killed.path / name).exists():
+            json.loads((killed.path / name).read_text())
+
+    resumed = killed.dvc("repro")
+    assert "resuming from the checkpoint after epoch" in resumed.stderr + resumed.stdout
+
+    clean = PipelineRepo.create(tmp_path / "clean", text=VERSE * 300, overrides=slow)
+    clean.repro()
+    for name in ["models/weights.safetensors", "metrics/train.json", "metrics/train_history.json", "metrics/eval.json"]:
+        assert (killed.path / name).read_bytes() == (clean.path / name).read_bytes(), name
