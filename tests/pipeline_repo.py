@@ -16,7 +16,8 @@ class PipelineRepo:
     def __init__(self, path: Path):
         self.path = path
         # `python` in dvc.yaml's commands must be this interpreter, and dvc this environment's.
-        self.env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        self.env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                    "PYTHONPATH": "src"}
 
     @classmethod
     def create(cls, path: Path, text: str = VERSE * 30, overrides: dict | None = None) -> "PipelineRepo":
@@ -60,7 +61,7 @@ class PipelineRepo:
     def stage(self, name: str, check: bool = False) -> subprocess.CompletedProcess:
         """Run one stage script directly, as dvc.yaml does."""
         env_run = subprocess.run([sys.executable, f"stages/{name}.py"], cwd=self.path, capture_output=True, text=True,
-                                 env={**self.env, "PYTHONPATH": "src"})
+                                 env=self.env)
         if check and env_run.returncode != 0:
             raise AssertionError(env_run.stderr)
         return env_run

@@ -1,5 +1,7 @@
 """End to end: `dvc repro` in a temp git repo turns a tiny zip into every output and metric."""
 
+import sys
+
 import pytest
 
 from pipeline_repo import PipelineRepo
@@ -66,3 +68,11 @@ def test_missing_corpus_stops_the_first_stage_with_one_line(reproduced, tmp_path
     assert result.stderr.splitlines() == [
         "error: data/jaychou_lyrics.txt.zip: corpus not found; run `dvc pull data/jaychou_lyrics.txt.zip.dvc` "
         "(see the README for getting it from d2l-zh)"]
+
+
+@pytest.mark.parametrize("stage", ["unzip", "vocab"])
+def test_cheap_stages_never_import_tensorflow(reproduced, stage):
+    check = (f"import runpy, sys; runpy.run_path('stages/{stage}.py', run_name='__main__'); "
+             f"assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TensorFlow'")
+    result = reproduced.run(sys.executable, "-c", check, check=False)
+    assert result.returncode == 0, result.stderr

@@ -29,8 +29,9 @@ class Checkpoint:
                                ("optimizer", [v.numpy() for v in optimizer.variables]),
                                ("best", best_weights)]:
             tensors.update({f"{prefix}/{i:03d}": np.array(a, order="C") for i, a in enumerate(arrays)})
-        metadata = {"key": self.key, "loop": json.dumps(loop_state, sort_keys=True)}
-        write_bytes(self.path, safetensors.numpy.save(tensors, metadata=metadata))
+        # One metadata entry: safetensors writes several in a per-process random order.
+        state = json.dumps({"key": self.key, "loop": loop_state}, sort_keys=True)
+        write_bytes(self.path, safetensors.numpy.save(tensors, metadata={"state": state}))
 
     def restore(self, model, optimizer) -> tuple[dict, list[np.ndarray]] | None:
         """Load the checkpoint into `model` and `optimizer`; None if there is none to resume."""
@@ -38,12 +39,12 @@ class Checkpoint:
             return None
         try:
             with safetensors.safe_open(str(self.path), framework="numpy") as f:
-                metadata = f.metadata() or {}
+                state = json.loads((f.metadata() or {}).get("state", "{}"))
                 tensors = {name: f.get_tensor(name) for name in f.keys()}
         except Exception:  # unreadable: start afresh rather than fail (it will be overwritten)
             return None
-        loop_state = json.loads(metadata.get("loop", "{}"))
-        if metadata.get("key") != self.key or loop_state.get("finished", True):
+        loop_state = state.get("loop", {})
+        if state.get("key") != self.key or loop_state.get("finished", True):
             return None
         optimizer.build(model.trainable_variables)
         for prefix, variables in [("model", model.variables), ("optimizer", optimizer.variables)]:
