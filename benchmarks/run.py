@@ -47,8 +47,7 @@ def ours(vocab, ids, p):
     from charlm.training import train
 
     make_deterministic(p.seed)
-    model = build_model(ModelConfig(vocab.size, p.input, p.embedding_dim, p.cell, p.hidden_size, p.num_layers,
-                                    p.dropout, vocab.fingerprint()))
+    model = build_model(ModelConfig.for_training(p, vocab))
     speeds = []
     train(model, ids, np.zeros(0, np.int32), p, vocab.unk_share,
           on_epoch=lambda row, epochs, seconds, chars_per_second: speeds.append(chars_per_second))

@@ -30,10 +30,7 @@ def main() -> None:
     from charlm.training import train
 
     make_deterministic(p.seed)
-    config = ModelConfig(vocab_size=vocab.size, input=p.input, embedding_dim=p.embedding_dim, cell=p.cell,
-                         hidden_size=p.hidden_size, num_layers=p.num_layers, dropout=p.dropout,
-                         vocab_fingerprint=vocab.fingerprint())
-    model = build_model(config)
+    model = build_model(ModelConfig.for_training(p, vocab))
     # A checkpoint resumes only a run with these very params and data.
     key = hashlib.sha256(json.dumps(dataclasses.asdict(p), sort_keys=True).encode()
                          + train_ids.tobytes() + b"|" + valid_ids.tobytes()).hexdigest()

@@ -21,8 +21,7 @@ def fit(text, valid_text="", checkpoint=None, **overrides):
     p = train_params(**overrides)
     vocab = build_vocabulary(text)
     make_deterministic(p.seed)
-    model = build_model(ModelConfig(vocab.size, p.input, p.embedding_dim, p.cell, p.hidden_size, p.num_layers,
-                                    p.dropout, vocab.fingerprint()))
+    model = build_model(ModelConfig.for_training(p, vocab))
     result = train(model, vocab.encode(text), vocab.encode(valid_text), p, vocab.unk_share, on_epoch=lambda *a: None, **({'checkpoint': checkpoint} if checkpoint else {}))
     return model, vocab, result
 
@@ -80,8 +79,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights(tmp_
         p = train_params(**settings)
         vocab = build_vocabulary(VERSE * 4)
         make_deterministic(p.seed)
-        model = build_model(ModelConfig(vocab.size, p.input, p.embedding_dim, p.cell, p.hidden_size, p.num_layers,
-                                        p.dropout, vocab.fingerprint()))
+        model = build_model(ModelConfig.for_training(p, vocab))
         train(model, vocab.encode(VERSE * 4), vocab.encode(VERSE * 2), p, vocab.unk_share,
               on_epoch=stop_at_epoch_3, checkpoint=checkpoint)
     _, _, resumed = fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, **settings)
@@ -99,6 +97,5 @@ def _model_and_optimizer(settings):
 
     p = train_params(**settings)
     vocab = build_vocabulary(VERSE * 4)
-    model = build_model(ModelConfig(vocab.size, p.input, p.embedding_dim, p.cell, p.hidden_size, p.num_layers,
-                                    p.dropout, vocab.fingerprint()))
+    model = build_model(ModelConfig.for_training(p, vocab))
     return model, make_optimizer(p)

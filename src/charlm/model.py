@@ -32,6 +32,13 @@ class ModelConfig:
     dropout: float        # on the inputs, between layers and on the outputs, while training
     vocab_fingerprint: str
 
+    @classmethod
+    def for_training(cls, params, vocab) -> "ModelConfig":
+        """The model that `train` params describe, over `vocab` (a charlm.vocab.Vocabulary)."""
+        return cls(vocab_size=vocab.size, input=params.input, embedding_dim=params.embedding_dim, cell=params.cell,
+                   hidden_size=params.hidden_size, num_layers=params.num_layers, dropout=params.dropout,
+                   vocab_fingerprint=vocab.fingerprint())
+
     @property
     def states_per_layer(self) -> int:
         return 2 if self.cell == "lstm" else 1
