@@ -22,7 +22,8 @@ def fit(text, valid_text="", checkpoint=None, **overrides):
     vocab = build_vocabulary(text)
     make_deterministic(p.seed)
     model = build_model(ModelConfig.for_training(p, vocab))
-    result = train(model, vocab.encode(text), vocab.encode(valid_text), p, vocab.unk_share, on_epoch=lambda *a: None, **({'checkpoint': checkpoint} if checkpoint else {}))
+    result = train(model, vocab.encode(text), vocab.encode(valid_text), p, vocab.unk_share, on_epoch=lambda *a: None,
+                   checkpoint=checkpoint)
     return model, vocab, result
 
 

@@ -6,7 +6,6 @@ validation perplexity are kept (the last epoch's when there is no validation par
 checkpoint, every epoch ends with one, and a rerun with the same params resumes from it.
 """
 
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -76,11 +75,13 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
         losses = []
         for step in range(len(inputs)):
             loss, states = train_step(inputs[step], targets[step], states)
-            losses.append(float(loss))
-            if not math.isfinite(losses[-1]):
-                raise UserError(f"training diverged: the loss became {losses[-1]} at epoch {epoch}, step {step + 1}; "
-                                f"lower train.lr or train.clip_norm")
+            losses.append(loss)
+        losses = tf.stack(losses).numpy().astype(np.float64)  # one read-back per epoch, not per step
         seconds = time.perf_counter() - start
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            raise UserError(f"training diverged: the loss became {losses[bad[0]]} at epoch {epoch}, step {bad[0] + 1}; "
+                            f"lower train.lr or train.clip_norm")
         chars_trained += inputs.size
         train_seconds += seconds
         row = {"epoch": epoch, "train_perplexity": float(np.exp(np.mean(losses))),
