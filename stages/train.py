@@ -53,7 +53,7 @@ def main() -> None:
 
 
 def _round(value):
-    return round(value, 4) if isinstance(value, float) else value
+    return float(f"{value:.6g}") if isinstance(value, float) else value  # 6 significant digits
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from charlm.vocab import UNK_ID
 
 def test_scores_every_character_given_all_before_it_across_windows():
     make_deterministic(1)
-    model = build_model(ModelConfig(9, "embedding", 4, "gru", 8, 1, 0.0, "x"))
+    model = build_model(ModelConfig(9, "embedding", 4, "gru", 8, 1, 0.0, 0.0, False, "x"))
     ids = np.random.default_rng(0).integers(1, 9, SCORE_WINDOW + 40).astype(np.int32)
     ids[[5, SCORE_WINDOW + 10]] = UNK_ID
     log_probs = Scorer(model, unk_share=3).target_log_probs(ids)

@@ -8,7 +8,8 @@ from charlm.tf_runtime import make_deterministic, tf
 
 def config(**overrides):
     values = dict(vocab_size=12, input="embedding", embedding_dim=4, cell="gru", hidden_size=8, num_layers=1,
-                  dropout=0.0, vocab_fingerprint="abc")
+                  dropout=0.0, recurrent_dropout=0.0, tie_embeddings=False,
+                  vocab_fingerprint="abc")
     values.update(overrides)
     return ModelConfig(**values)
 
@@ -52,3 +53,17 @@ def test_load_rejects_missing_truncated_and_foreign_vocabulary(tmp_path):
     weights.write_bytes(weights.read_bytes()[:-10])
     with pytest.raises(UserError, match="unreadable weights"):
         load_model(tmp_path, "abc")
+
+
+def test_tied_embeddings_share_one_matrix_for_input_and_output(tmp_path):
+    model = build_model(config(tie_embeddings=True, embedding_dim=8, recurrent_dropout=0.2))
+    names = [v.path for v in model.weights]
+    assert not any("logits" in name for name in names)  # no separate output matrix
+    ids = tf.constant([[1, 2, 3]])
+    logits, _ = model(ids, model.initial_states(1))
+    model.embedding.embeddings.assign(model.embedding.embeddings * 2.0)
+    changed, _ = model(ids, model.initial_states(1))
+    assert not np.allclose(logits, changed)
+    save_model(model, tmp_path)
+    loaded = load_model(tmp_path, "abc")
+    np.testing.assert_allclose(loaded(ids, loaded.initial_states(1))[0], changed, rtol=1e-6)

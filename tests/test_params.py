@@ -67,3 +67,11 @@ def test_malformed_yaml_names_the_line(tmp_path):
     (tmp_path / "p.yaml").write_text("unzip:\n  member: a\n  newlines_to_spaces: [true\n")
     with pytest.raises(UserError, match=r"malformed YAML at line \d+"):
         params.load("unzip", tmp_path / "p.yaml")
+
+
+def test_tied_embeddings_need_an_embedding_as_wide_as_the_state(tmp_path):
+    path = write_params(tmp_path / "p.yaml", {"train.tie_embeddings": True, "train.embedding_dim": 8})
+    with pytest.raises(UserError, match="'train.tie_embeddings' needs train.input: embedding and train.embedding_dim"):
+        params.load("train", path)
+    path = write_params(tmp_path / "q.yaml", {"train.tie_embeddings": True})  # 16 and 16
+    assert params.load("train", path).tie_embeddings

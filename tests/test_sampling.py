@@ -7,7 +7,7 @@ from charlm.vocab import UNK, build_vocabulary
 def generator():
     make_deterministic(3)
     vocab = build_vocabulary("分开不我的爱你想要")
-    return TextGenerator(build_model(ModelConfig(vocab.size, "embedding", 8, "gru", 16, 1, 0.0, "x")), vocab)
+    return TextGenerator(build_model(ModelConfig(vocab.size, "embedding", 8, "gru", 16, 1, 0.0, 0.0, False, "x")), vocab)
 
 
 def test_greedy_is_deterministic_and_never_emits_unk():

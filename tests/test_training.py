@@ -46,8 +46,21 @@ def test_best_validation_epoch_is_kept_and_patience_stops_early():
     valids = [r["valid_perplexity"] for r in result.history]
     assert result.best_epoch == int(np.argmin(valids)) + 1
     assert len(result.history) == result.best_epoch + 3 < 30
+    assert [r["lr"] for r in result.history] == pytest.approx([0.02] * len(result.history))  # lr_decay 1
     for kept, current in zip(result.best_weights, get_weights(model)):
         assert kept.shape == current.shape
+
+
+def test_lr_decays_after_each_epoch_without_a_better_validation():
+    _, _, result = fit(VERSE * 6, "完全陌生的字符串" * 8, hidden_size=32, epochs=8, lr=0.02, lr_decay=0.5)
+    lr, best = 0.02, np.inf
+    for row in result.history:
+        assert row["lr"] == pytest.approx(lr)
+        if row["valid_perplexity"] < best:
+            best = row["valid_perplexity"]
+        else:  # no improvement: the next epoch runs at half the rate
+            lr /= 2
+    assert result.history[-1]["lr"] < 0.02
 
 
 def test_same_seed_same_weights():

@@ -30,6 +30,8 @@ class ModelConfig:
     hidden_size: int
     num_layers: int
     dropout: float        # on the inputs, between layers and on the outputs, while training
+    recurrent_dropout: float  # on the recurrent state, while training
+    tie_embeddings: bool  # the output layer reuses the input embedding (needs embedding_dim == hidden_size)
     vocab_fingerprint: str
 
     @classmethod
@@ -37,6 +39,7 @@ class ModelConfig:
         """The model that `train` params describe, over `vocab` (a charlm.vocab.Vocabulary)."""
         return cls(vocab_size=vocab.size, input=params.input, embedding_dim=params.embedding_dim, cell=params.cell,
                    hidden_size=params.hidden_size, num_layers=params.num_layers, dropout=params.dropout,
+                   recurrent_dropout=params.recurrent_dropout, tie_embeddings=params.tie_embeddings,
                    vocab_fingerprint=vocab.fingerprint())
 
     @property
@@ -58,10 +61,14 @@ class CharRNN(keras.Model):
         self.embedding = (keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")
                           if config.input == "embedding" else None)
         self.rnns = [RNN_LAYERS[config.cell](config.hidden_size, return_sequences=True, return_state=True,
-                                             name=f"{config.cell}_{i}")
+                                             recurrent_dropout=config.recurrent_dropout, name=f"{config.cell}_{i}")
                      for i in range(config.num_layers)]
         self.dropout = keras.layers.Dropout(config.dropout, name="dropout")
-        self.head = keras.layers.Dense(config.vocab_size, name="logits")
+        if config.tie_embeddings:  # logits = h E^T + b: one matrix for input and output
+            self.head = None
+            self.output_bias = self.add_weight(shape=(config.vocab_size,), initializer="zeros", name="output_bias")
+        else:
+            self.head = keras.layers.Dense(config.vocab_size, name="logits")
 
     def call(self, ids, states, training=False):
         x = self.embedding(ids) if self.embedding is not None else tf.one_hot(ids, self.config.vocab_size)
@@ -72,6 +79,8 @@ class CharRNN(keras.Model):
             x, *layer_states = rnn(x, initial_state=list(states[i * k:(i + 1) * k]), training=training)
             new_states.extend(layer_states)
             x = self.dropout(x, training=training)
+        if self.head is None:
+            return tf.matmul(x, self.embedding.embeddings, transpose_b=True) + self.output_bias, new_states
         return self.head(x), new_states
 
     def initial_states(self, batch_size: int):

@@ -49,10 +49,13 @@ class TrainParams:
     hidden_size: int = _spec(int, min=1)
     num_layers: int = _spec(int, min=1)
     dropout: float = _spec(float, min=0.0, max=1.0, max_open=True)
+    recurrent_dropout: float = _spec(float, min=0.0, max=1.0, max_open=True)
+    tie_embeddings: bool = _spec(bool)
     num_steps: int = _spec(int, min=1)
     batch_size: int = _spec(int, min=1)
     epochs: int = _spec(int, min=1)
     lr: float = _spec(float, min=0.0, min_open=True)
+    lr_decay: float = _spec(float, min=0.0, max=1.0, min_open=True)
     clip_norm: float = _spec(float, min=0.0, min_open=True)
     weight_decay: float = _spec(float, min=0.0)
     random_offset: bool = _spec(bool)
@@ -186,6 +189,10 @@ def _check_section(section: str, params, path) -> None:
     if section == "vocab" and params.valid_fraction + params.test_fraction >= 1.0:
         raise UserError(f"{path}: 'vocab.valid_fraction' + 'vocab.test_fraction' must be < 1 so that the "
                         f"train part is not empty; got {params.valid_fraction} + {params.test_fraction}")
+    if section == "train" and params.tie_embeddings and (params.input != "embedding"
+                                                        or params.embedding_dim != params.hidden_size):
+        raise UserError(f"{path}: 'train.tie_embeddings' needs train.input: embedding and train.embedding_dim equal "
+                        f"to train.hidden_size; got {params.input}, {params.embedding_dim} and {params.hidden_size}")
     if section == "generate":
         if not params.prefixes:
             raise UserError(f"{path}: 'generate.prefixes' is empty; give at least one prefix such as 分开")

@@ -22,7 +22,7 @@ from charlm.tf_runtime import keras, tf
 
 @dataclass
 class TrainResult:
-    history: list[dict]        # per epoch: epoch, train_perplexity, valid_perplexity (reproducible)
+    history: list[dict]        # per epoch: epoch, lr, train_perplexity, valid_perplexity (reproducible)
     best_epoch: int
     best_weights: list[np.ndarray]
     chars_trained: int         # in this process (a resumed run counts only its own epochs)
@@ -84,7 +84,7 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
                             f"lower train.lr or train.clip_norm")
         chars_trained += inputs.size
         train_seconds += seconds
-        row = {"epoch": epoch, "train_perplexity": float(np.exp(np.mean(losses))),
+        row = {"epoch": epoch, "lr": float(optimizer.learning_rate.numpy()), "train_perplexity": float(np.exp(np.mean(losses))),
                "valid_perplexity": perplexity(scorer.target_log_probs(valid_ids)) if scorer else None}
         loop["history"].append(row)
         on_epoch(row, params.epochs, seconds, inputs.size / seconds)
@@ -95,6 +95,9 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
             best_weights = get_weights(model)
         else:
             loop["epochs_since_best"] += 1
+            # Smaller steps once validation stops improving; the rate lives in the optimizer's
+            # variables, so a checkpoint carries it.
+            optimizer.learning_rate.assign(optimizer.learning_rate * params.lr_decay)
         stop = bool(params.patience) and loop["epochs_since_best"] >= params.patience
         loop.update(epoch=epoch, finished=stop or epoch == params.epochs)
         if checkpoint:
