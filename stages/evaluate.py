@@ -7,7 +7,7 @@ ones), so it stays comparable across vocabulary settings. The mixture weight is 
 from charlm import params
 from charlm.cli import run_stage
 from charlm.io import load_array, read_text, write_json
-from charlm.vocab import Vocabulary, share_unk
+from charlm.vocab import Vocabulary
 
 PROCESSED = "data/processed"
 MODEL_DIR = "models"
@@ -19,6 +19,7 @@ def main() -> None:
     p = params.load("evaluate")
     vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
     ids = {split: load_array(f"{PROCESSED}/{split}.npy", "vocab") for split in SPLITS}
+    classes = {split: load_array(f"{PROCESSED}/{split}_classes.npy", "vocab") for split in SPLITS}
 
     from charlm.evaluation import Scorer, perplexity
     from charlm.interpolation import fit_weight, mix
@@ -26,9 +27,10 @@ def main() -> None:
     from charlm.ngram import KneserNey
 
     scorer = Scorer(load_model(MODEL_DIR, vocab.fingerprint()), vocab.unk_share)
-    ngram = KneserNey(ids["train"], vocab.size, p.ngram_order, p.ngram_discount)
+    # The n-gram counts over the unfolded class set, so vocab.min_count never weakens the baseline.
+    ngram = KneserNey(classes["train"], vocab.class_count, p.ngram_order, p.ngram_discount)
     network = {s: scorer.target_log_probs(ids[s]) for s in SPLITS}
-    counting = {s: share_unk(ngram.target_log_probs(ids[s]), ids[s][1:], vocab.unk_share) for s in SPLITS}
+    counting = {s: ngram.target_log_probs(classes[s]) for s in SPLITS}
 
     report = {"classes": vocab.class_count,
               "perplexity": {s: _round(perplexity(network[s])) for s in SPLITS},

@@ -15,8 +15,11 @@ def main() -> None:
     splits = split_corpus(read_text(CORPUS_PATH, "unzip"), p.valid_fraction, p.test_fraction)
     vocab = build_vocabulary(splits.train, p.min_count)
     write_text(f"{PROCESSED}/vocab.json", vocab.to_json())
+    classes = vocab.class_vocabulary()
     for name in ("train", "valid", "test"):
         save_array(f"{PROCESSED}/{name}.npy", vocab.encode(getattr(splits, name)))
+        # The same text over the fixed class set, unfolded, for the n-gram baseline.
+        save_array(f"{PROCESSED}/{name}_classes.npy", classes.encode(getattr(splits, name)))
     write_json(METRICS_PATH, {
         "characters": {name: len(getattr(splits, name)) for name in ("train", "valid", "test")},
         "vocabulary_size": vocab.size,

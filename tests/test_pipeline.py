@@ -24,7 +24,8 @@ def test_repro_runs_every_stage_and_leaves_status_clean(reproduced):
 def test_every_output_and_metric_is_written(reproduced):
     path = reproduced.path
     for relative in ["data/interim/corpus.txt", "data/processed/vocab.json", "data/processed/train.npy",
-                     "data/processed/valid.npy", "data/processed/test.npy", "models/weights.safetensors",
+                     "data/processed/valid.npy", "data/processed/test.npy", "data/processed/train_classes.npy",
+                     "models/weights.safetensors",
                      "models/config.json", "reports/samples.md"]:
         assert (path / relative).stat().st_size > 0, relative
 

@@ -41,3 +41,11 @@ def test_oov_rate_and_round_trip_through_json():
     assert again == vocab and again.fingerprint() == vocab.fingerprint()
     assert build_vocabulary("abce").fingerprint() != vocab.fingerprint()
     assert vocab.encode("ab").dtype == np.int32
+
+
+def test_class_vocabulary_unfolds_rare_characters():
+    vocab = build_vocabulary("aaabbc", min_count=2)
+    classes = vocab.class_vocabulary()
+    assert classes.tokens == (UNK, "a", "b", "c") and classes.folded == ()
+    assert classes.size == vocab.class_count
+    assert list(classes.encode("cax")) == [3, 1, UNK_ID]

@@ -56,6 +56,11 @@ class Vocabulary:
         """How many classes share `<unk>`'s probability: the folded characters and the unseen class."""
         return len(self.folded) + 1
 
+    def class_vocabulary(self) -> "Vocabulary":
+        """The fixed evaluation class set as a vocabulary of its own: nothing folded, `<unk>` left
+        for unseen characters only. Baselines that need no folding (the n-gram) count over it."""
+        return Vocabulary((UNK, *sorted(self.tokens[1:] + self.folded)), ())
+
     def encode(self, text: str) -> np.ndarray:
         index = {token: i for i, token in enumerate(self.tokens)}
         return np.fromiter((index.get(ch, UNK_ID) for ch in text), dtype=np.int32, count=len(text))
