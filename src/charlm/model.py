@@ -13,10 +13,11 @@ import numpy as np
 import safetensors.numpy
 
 from charlm.errors import UserError
+from charlm.gru import GRU
 from charlm.io import write_bytes, write_json
 from charlm.tf_runtime import keras, tf
 
-RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}
+KERAS_RNN_LAYERS = {"lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "config.json"
 
@@ -60,9 +61,7 @@ class CharRNN(keras.Model):
         self.config = config
         self.embedding = (keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")
                           if config.input == "embedding" else None)
-        self.rnns = [RNN_LAYERS[config.cell](config.hidden_size, return_sequences=True, return_state=True,
-                                             recurrent_dropout=config.recurrent_dropout, name=f"{config.cell}_{i}")
-                     for i in range(config.num_layers)]
+        self.rnns = [_recurrent_layer(config, f"{config.cell}_{i}") for i in range(config.num_layers)]
         self.dropout = keras.layers.Dropout(config.dropout, name="dropout")
         if config.tie_embeddings:  # logits = h E^T + b: one matrix for input and output
             self.head = None
@@ -86,6 +85,14 @@ class CharRNN(keras.Model):
     def initial_states(self, batch_size: int):
         n = self.config.num_layers * self.config.states_per_layer
         return [tf.zeros((batch_size, self.config.hidden_size)) for _ in range(n)]
+
+
+def _recurrent_layer(config: ModelConfig, name: str):
+    """The book's GRU is our own layer, built for speed (charlm.gru); LSTM and plain RNN are Keras's."""
+    if config.cell == "gru":
+        return GRU(config.hidden_size, recurrent_dropout=config.recurrent_dropout, name=name)
+    return KERAS_RNN_LAYERS[config.cell](config.hidden_size, return_sequences=True, return_state=True,
+                                         recurrent_dropout=config.recurrent_dropout, name=name)
 
 
 def build_model(config: ModelConfig) -> CharRNN:
