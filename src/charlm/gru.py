@@ -49,17 +49,22 @@ def gru_loop(projected, h0, recurrent_kernel, recurrent_bias, mask):
     """The GRU's time loop over projected inputs [time, batch, 3 * units]; returns every state
     [time, batch, units]. `mask` [batch, units] multiplies the state entering the recurrent product."""
 
-    def step(carry, x):
-        h = carry[0]
+    def step(t, h, x, *saved):
         hz, hr, hc = tf.split(tf.matmul(h * mask, recurrent_kernel) + recurrent_bias, 3, axis=-1)
         xz, xr, xc = tf.split(x, 3, axis=-1)
         z = tf.sigmoid(xz + hz)
         r = tf.sigmoid(xr + hr)
         c = tf.tanh(xc + r * hc)
-        return z * h + (1 - z) * c, z, r, c, hc
+        h = z * h + (1 - z) * c
+        # The next step's input is read here and carried: XLA emits scalar code for gate
+        # arithmetic that reads a slice at a loop-dependent index, and takes twice as long.
+        x_next = projected[tf.minimum(t + 1, steps - 1)]
+        return (t + 1, h, x_next, *(array.write(t, value) for array, value in zip(saved, (h, z, r, c, hc))))
 
-    zeros = tf.zeros_like(h0)
-    states, z, r, c, hc = tf.scan(step, projected, initializer=(h0, zeros, zeros, zeros, zeros))
+    steps = tf.shape(projected)[0]
+    arrays = [tf.TensorArray(projected.dtype, size=steps) for _ in range(5)]
+    loop = tf.while_loop(lambda t, *_: t < steps, step, (0, h0, projected[0], *arrays))
+    states, z, r, c, hc = (array.stack() for array in loop[3:])
     previous = tf.concat([h0[None], states[:-1]], axis=0)
 
     def backward(d_states):
@@ -75,7 +80,7 @@ def gru_loop(projected, h0, recurrent_kernel, recurrent_bias, mask):
 
         zeros_3 = tf.zeros_like(projected[0])
         dh, d_projected, d_recurrent = tf.scan(back_step, (d_states, z, r, c, hc, previous),
-                                               initializer=(zeros, zeros_3, zeros_3), reverse=True)
+                                               initializer=(tf.zeros_like(h0), zeros_3, zeros_3), reverse=True)
         # The recurrent kernel's gradient summed over all steps at once, not step by step in the loop.
         units = recurrent_kernel.shape[0]
         d_kernel = tf.matmul(tf.reshape(previous * mask, (-1, units)), tf.reshape(d_recurrent, (-1, 3 * units)),
