@@ -1,6 +1,7 @@
 """The DVC contract: declared params match what each stage reads, a change reruns exactly what
 depends on it, same params give the same bytes, and branches compare with `dvc metrics diff`."""
 
+import ast
 import hashlib
 
 import pytest
@@ -19,6 +20,30 @@ def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads():
     assert list(stages) == STAGES
     for name, stage in stages.items():
         assert stage["params"] == params.section_keys(name), name
+
+
+def charlm_modules(path, seen=None) -> set[str]:
+    """The library modules a script imports, directly or through other library modules."""
+    seen = set() if seen is None else seen
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module == "charlm":
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("charlm."):
+            names = [node.module.split(".")[1]]
+        for name in names:
+            if name not in seen:
+                seen.add(name)
+                charlm_modules(ROOT / "src" / "charlm" / f"{name}.py", seen)
+    return seen
+
+
+def test_each_stage_depends_on_every_library_module_it_imports():
+    # A module missing from a stage's deps would let a code change leave stale outputs.
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    for name, stage in stages.items():
+        declared = {dep.removeprefix("${lib}/").removesuffix(".py") for dep in stage["deps"] if dep.startswith("${lib}/")}
+        assert declared == charlm_modules(ROOT / "stages" / f"{name}.py"), name
 
 
 @pytest.fixture(scope="module")
