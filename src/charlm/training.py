@@ -1,4 +1,4 @@
-"""Training: a compiled step over consecutive windows, carrying the state within an epoch.
+"""Training: one compiled call per epoch over consecutive windows, carrying the state within it.
 
 The state is passed into each window as a plain tensor, so gradients stop at the window's edge
 (truncated back-propagation, as the book does). The weights of the epoch with the best
@@ -50,7 +50,6 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
     optimizer = make_optimizer(params)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    @tf.function(jit_compile=True)
     def train_step(inputs, targets, states):
         with tf.GradientTape() as tape:
             logits, states = model(inputs, states, training=True)
@@ -58,6 +57,18 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return loss, states
+
+    # A whole epoch is one compiled call (a loop over the windows inside XLA), so no Python runs
+    # between windows. It compiles once per window count; random offsets give at most two.
+    @tf.function(jit_compile=True)
+    def train_epoch(inputs, targets):
+        def next_window(step, states, losses):
+            loss, states = train_step(inputs[step], targets[step], states)
+            return step + 1, states, losses.write(step, loss)
+
+        count = tf.shape(inputs)[0]
+        start = (0, model.initial_states(params.batch_size), tf.TensorArray(tf.float32, size=count))
+        return tf.while_loop(lambda step, *_: step < count, next_window, start)[2].stack()
 
     scorer = Scorer(model, unk_share) if len(valid_ids) > 1 else None
     loop = {"epoch": 0, "history": [], "best_epoch": 0, "best_valid": None, "epochs_since_best": 0, "finished": False}
@@ -71,12 +82,7 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
         offset = int(np.random.default_rng([params.seed, epoch]).integers(params.num_steps)) if params.random_offset else 0
         inputs, targets = consecutive_windows(train_ids, params.batch_size, params.num_steps, offset)
         start = time.perf_counter()
-        states = model.initial_states(params.batch_size)
-        losses = []
-        for step in range(len(inputs)):
-            loss, states = train_step(inputs[step], targets[step], states)
-            losses.append(loss)
-        losses = tf.stack(losses).numpy().astype(np.float64)  # one read-back per epoch, not per step
+        losses = train_epoch(inputs, targets).numpy().astype(np.float64)
         seconds = time.perf_counter() - start
         bad = np.flatnonzero(~np.isfinite(losses))
         if bad.size:
