@@ -1,0 +1,40 @@
+"""The benchmark scripts still run against the current library, at toy sizes. Only that they run
+and report positive speeds is checked: speed itself is measured by `make bench`, never in tests."""
+
+import importlib.util
+import re
+
+from charlm.params import TrainParams
+from charlm.vocab import build_vocabulary
+from conftest import ROOT, VERSE, tiny_params
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_and_generation_benchmarks_run(monkeypatch):
+    bench = load_script("run")
+    monkeypatch.setattr(bench, "REFERENCE_EPOCHS", 2)
+    monkeypatch.setattr(bench, "GENERATE_LENGTH", 20)
+    vocab = build_vocabulary(VERSE * 20)
+    ids = vocab.encode(VERSE * 20)
+    p = TrainParams(**{**tiny_params()["train"], "input": "one_hot", "epochs": 2})
+    assert bench.reference(vocab, ids, p) > 0
+    speed, model = bench.ours(vocab, ids, p)
+    assert speed > 0
+    assert all(s > 0 for s in bench.generation(model, vocab).values())
+
+
+def test_training_step_levers_run(monkeypatch, capsys):
+    levers = load_script("levers")
+    for name, value in {"BATCH": 2, "STEPS": 5, "HIDDEN": 8, "CLASSES": 11, "CALLS": 2, "ROUNDS": 1,
+                        "WINDOWS": 2}.items():
+        monkeypatch.setattr(levers, name, value)
+    levers.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 7
+    assert all(re.search(r"  [\d,]+ chars/s$", line) and not line.endswith(" 0 chars/s") for line in lines)
