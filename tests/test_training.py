@@ -75,6 +75,12 @@ def test_divergence_stops_with_the_epoch_and_step():
         fit(VERSE * 4, lr=float("inf"))
 
 
+def test_divergence_in_the_last_update_of_a_run_is_caught():
+    # One window, one epoch: no later loss would show the broken weights.
+    with pytest.raises(UserError, match=r"training diverged: the weights became non-finite at epoch 1, step 1;"):
+        fit(VERSE[:40], lr=float("inf"), epochs=1, random_offset=False)
+
+
 class Interrupt(Exception):
     pass
 

@@ -68,7 +68,10 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
 
         count = tf.shape(inputs)[0]
         start = (0, model.initial_states(params.batch_size), tf.TensorArray(tf.float32, size=count))
-        return tf.while_loop(lambda step, *_: step < count, next_window, start)[2].stack()
+        losses = tf.while_loop(lambda step, *_: step < count, next_window, start)[2].stack()
+        # A loss is computed before its window's update, so the last update is checked here.
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in model.trainable_variables])
+        return losses, finite
 
     scorer = Scorer(model, unk_share) if len(valid_ids) > 1 else None
     loop = {"epoch": 0, "history": [], "best_epoch": 0, "best_valid": None, "epochs_since_best": 0, "finished": False}
@@ -82,11 +85,13 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
         offset = int(np.random.default_rng([params.seed, epoch]).integers(params.num_steps)) if params.random_offset else 0
         inputs, targets = consecutive_windows(train_ids, params.batch_size, params.num_steps, offset)
         start = time.perf_counter()
-        losses = train_epoch(inputs, targets).numpy().astype(np.float64)
+        losses, weights_finite = train_epoch(inputs, targets)
+        losses = losses.numpy().astype(np.float64)
         seconds = time.perf_counter() - start
         bad = np.flatnonzero(~np.isfinite(losses))
-        if bad.size:
-            raise UserError(f"training diverged: the loss became {losses[bad[0]]} at epoch {epoch}, step {bad[0] + 1}; "
+        if bad.size or not weights_finite:
+            what = f"the loss became {losses[bad[0]]}" if bad.size else "the weights became non-finite"
+            raise UserError(f"training diverged: {what} at epoch {epoch}, step {bad[0] + 1 if bad.size else len(losses)}; "
                             f"lower train.lr or train.clip_norm")
         chars_trained += inputs.size
         train_seconds += seconds
