@@ -17,7 +17,8 @@ class GRU(keras.layers.Layer):
     batch-major like keras.layers.GRU(return_sequences=True, return_state=True).
 
     `recurrent_dropout` drops units of the state where it enters the recurrent product while
-    training, with one mask per sequence (variational dropout).
+    training, with one mask per sequence shared by the three gates (variational dropout; Keras
+    draws one mask per gate).
     """
 
     def __init__(self, units: int, recurrent_dropout: float = 0.0, **kwargs):
@@ -69,9 +70,9 @@ def gru_loop(projected, h0, recurrent_kernel, recurrent_bias, mask):
 
     def backward(d_states):
         def back_step(carry, saved):
-            d_out, z_t, r_t, c_t, hc_t, h_t = saved
+            d_out, z_t, r_t, c_t, hc_t, h_previous = saved
             dh = d_out + carry[0]
-            dz = dh * (h_t - c_t) * z_t * (1 - z_t)
+            dz = dh * (h_previous - c_t) * z_t * (1 - z_t)
             dc = dh * (1 - z_t) * (1 - c_t * c_t)
             dr = dc * hc_t * r_t * (1 - r_t)
             d_recurrent = tf.concat([dz, dr, dc * r_t], axis=-1)  # gradient of h @ U + b
@@ -85,6 +86,7 @@ def gru_loop(projected, h0, recurrent_kernel, recurrent_bias, mask):
         units = recurrent_kernel.shape[0]
         d_kernel = tf.matmul(tf.reshape(previous * mask, (-1, units)), tf.reshape(d_recurrent, (-1, 3 * units)),
                              transpose_a=True)
+        # dh[0] is the gradient of h0; the dropout mask is random, not learnt: no gradient.
         return d_projected, dh[0], d_kernel, tf.reduce_sum(d_recurrent, axis=(0, 1)), None
 
     return states, backward
