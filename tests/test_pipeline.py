@@ -67,8 +67,8 @@ def test_missing_corpus_stops_the_first_stage_with_one_line(reproduced, tmp_path
     result = repo.stage("unzip")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: data/jaychou_lyrics.txt.zip: corpus not found; run `dvc pull data/jaychou_lyrics.txt.zip.dvc` "
-        "(see the README for getting it from d2l-zh)"]
+        "error: data/jaychou_lyrics.txt.zip (unzip.path): corpus not found; run `dvc pull data/jaychou_lyrics.txt.zip.dvc` "
+        "(see the README for getting the lyrics from d2l-zh)"]
 
 
 @pytest.mark.parametrize("stage", ["unzip", "vocab"])
