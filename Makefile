@@ -10,12 +10,12 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 setup: $(VENV)/.installed
 
 # The pinned requirements first, then the project itself in editable mode (its `charlm` package
-# and command), without letting pip re-resolve the pins.
+# and command); the pins already satisfy its dependency ranges, so pip installs nothing else.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	$(BIN)/python -m pip install --quiet --editable .
 	touch $@
 
 pull: setup
