@@ -96,10 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--per-char", action="store_true",
                        help="also list each character's cost in bits under every model, the most surprising first")
     _add_model_options(score)
-    score.add_argument("--params", default=params.DEFAULT_PATH,
+    score.add_argument("--params", default=params.DEFAULT_PATH, metavar="FILE",
                        help="params file giving the n-gram's order and discount (evaluate.*) and the newline "
                             "handling (unzip.newlines_to_spaces) (default: %(default)s)")
-    score.add_argument("--metrics", default=DEFAULT_EVAL_METRICS,
+    score.add_argument("--metrics", default=DEFAULT_EVAL_METRICS, metavar="FILE",
                        help="the evaluate stage's metrics, holding the mixture weight (default: %(default)s)")
     score.set_defaults(run=_score)
     return parser
