@@ -9,6 +9,7 @@ from pathlib import Path
 
 from conftest import ROOT, VERSE, make_zip, write_params
 
+# `src` is copied for dvc.yaml's deps; the stages import the installed package (`make setup`).
 PROJECT_FILES = ["dvc.yaml", "src", "stages", ".gitignore", "data/.gitignore"]
 
 
@@ -22,8 +23,8 @@ class PipelineRepo:
     @classmethod
     def create(cls, path: Path, text: str = VERSE * 30, overrides: dict | None = None,
                corpus: str = "data/jaychou_lyrics.txt.zip") -> "PipelineRepo":
-        """A repo whose corpus `corpus` holds `text`: zipped when it ends in .zip, else plain UTF-8 text.
-        A corpus other than the default goes into params as unzip.path."""
+        """A repo whose corpus `corpus` (unzip.path in its params) holds `text`: zipped when the name
+        ends in .zip, else plain UTF-8 text."""
         path.mkdir(parents=True)
         for name in PROJECT_FILES:
             source, target = ROOT / name, path / name
