@@ -9,10 +9,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+# The pinned requirements first, then the project itself in editable mode (its `charlm` package
+# and command); the pins already satisfy its dependency ranges, so pip installs nothing else.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --editable .
 	touch $@
 
 pull: setup
@@ -25,7 +28,7 @@ test: setup
 	python -m pytest -q
 
 bench: setup
-	PYTHONPATH=src python benchmarks/run.py
+	python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV)

@@ -1,7 +1,7 @@
 """Where the training time goes: one compiled training step at the book's configuration (batch 32,
 35 steps, 256 hidden, embedding input, 1,028 classes), built several ways, timed in one process.
 
-Run with `PYTHONPATH=src python benchmarks/levers.py`. Prints characters per second per variant
+Run with `python benchmarks/levers.py` (after `make setup`). Prints characters per second per variant
 (median of rounds that alternate between the variants, so a noisy machine hurts them alike):
 
 - keras GRU, no XLA: `tf.function` alone;

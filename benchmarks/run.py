@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from charlm import params
+from charlm.batching import consecutive_windows
+from charlm.corpus import normalize, read_corpus
+from charlm.io import write_json
+from charlm.vocab import build_vocabulary
 
-from charlm import params  # noqa: E402
-from charlm.batching import consecutive_windows  # noqa: E402
-from charlm.corpus import normalize, read_zip_member  # noqa: E402
-from charlm.io import write_json  # noqa: E402
-from charlm.vocab import build_vocabulary  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 EPOCHS = 6             # the first is warm-up (tracing and compiling)
 REFERENCE_EPOCHS = 3   # the eager loop is slow; its first epoch is warm-up too
@@ -35,7 +34,7 @@ RESULTS = ROOT / "benchmarks" / "results.json"
 
 
 def book_corpus():
-    text = normalize(read_zip_member(ROOT / "data/jaychou_lyrics.txt.zip", "jaychou_lyrics.txt"), True, 10_000)
+    text = normalize(read_corpus(ROOT / "data/jaychou_lyrics.txt.zip", "jaychou_lyrics.txt"), True, 10_000)
     vocab = build_vocabulary(text)
     return vocab, vocab.encode(text)
 
@@ -108,14 +107,14 @@ def stage_wall_times():
     """Each stage script run in order on a copy of the project with the default params."""
     times = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ["src", "stages", "params.yaml", "data/jaychou_lyrics.txt.zip"]:
+        # The stages import the installed `charlm` package (`make setup` installs it in editable mode).
+        for name in ["stages", "params.yaml", "data/jaychou_lyrics.txt.zip"]:
             source, target = ROOT / name, Path(tmp) / name
             target.parent.mkdir(parents=True, exist_ok=True)
             (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
-        env = {**os.environ, "PYTHONPATH": "src"}
         for stage in ["unzip", "vocab", "train", "evaluate", "generate"]:
             start = time.perf_counter()
-            subprocess.run([sys.executable, f"stages/{stage}.py"], cwd=tmp, env=env, check=True,
+            subprocess.run([sys.executable, f"stages/{stage}.py"], cwd=tmp, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             times[stage] = time.perf_counter() - start
     return times
@@ -138,7 +137,7 @@ def main():
     results["ratio_embedding"] = results["ours_embedding"] / results["reference_one_hot"]
 
     default = dataclasses.replace(params.load("train", ROOT / "params.yaml"), epochs=4, patience=0)
-    full_text = normalize(read_zip_member(ROOT / "data/jaychou_lyrics.txt.zip", "jaychou_lyrics.txt"), True, None)
+    full_text = normalize(read_corpus(ROOT / "data/jaychou_lyrics.txt.zip", "jaychou_lyrics.txt"), True, None)
     full_vocab = build_vocabulary(full_text)
     results["ours_default_full_corpus"], _ = ours(full_vocab, full_vocab.encode(full_text), default)
     results["generate"] = generation(model, vocab)

@@ -1,7 +1,8 @@
 """Stage 4: model -> metrics/eval.json: perplexity of the network, a Kneser-Ney n-gram and their mixture.
 
 Every number is scored on one fixed class set (every train character plus one class for unseen
-ones), so it stays comparable across vocabulary settings. The mixture weight is fit on validation.
+ones), so it stays comparable across vocabulary settings. The mixture weight is fit on validation
+and stored in the metrics, where `charlm score` reads it.
 """
 
 from charlm import params
@@ -21,32 +22,24 @@ def main() -> None:
     ids = {split: load_array(f"{PROCESSED}/{split}.npy", "vocab") for split in SPLITS}
     classes = {split: load_array(f"{PROCESSED}/{split}_classes.npy", "vocab") for split in SPLITS}
 
-    from charlm.evaluation import Scorer, perplexity
-    from charlm.interpolation import fit_weight, mix
-    from charlm.model import load_model
-    from charlm.ngram import KneserNey
+    from charlm.interpolation import fit_weight
+    from charlm.scoring import ScoringModels, perplexities, with_mixture
 
-    scorer = Scorer(load_model(MODEL_DIR, vocab.fingerprint()), vocab.unk_share)
-    # The n-gram counts over the unfolded class set, so vocab.min_count never weakens the baseline.
-    ngram = KneserNey(classes["train"], vocab.class_count, p.ngram_order, p.ngram_discount)
-    network = {s: scorer.target_log_probs(ids[s]) for s in SPLITS}
-    counting = {s: ngram.target_log_probs(classes[s]) for s in SPLITS}
+    models = ScoringModels(MODEL_DIR, vocab, classes["train"], p.ngram_order, p.ngram_discount)
+    scores = {s: models.log_probs(ids[s], classes[s]) for s in SPLITS}
 
     report = {"classes": vocab.class_count,
-              "perplexity": {s: _round(perplexity(network[s])) for s in SPLITS},
-              "ngram": {s: _round(perplexity(counting[s])) for s in ("valid", "test")}}
-    if len(network["valid"]):
-        weight = fit_weight(network["valid"], counting["valid"])
-        report["mixture"] = {s: _round(perplexity(mix(network[s], counting[s], weight))) for s in ("valid", "test")}
-        report["mixture"]["network_weight"] = round(weight, 4)
+              "perplexity": {s: perplexities(scores[s])["network"] for s in SPLITS},
+              "ngram": {s: perplexities(scores[s])["ngram"] for s in ("valid", "test")}}
+    if len(scores["valid"]["network"]):
+        # Rounded before use, so the stored weight is exactly the one `charlm score` mixes with.
+        weight = round(fit_weight(scores["valid"]["network"], scores["valid"]["ngram"]), 4)
+        report["mixture"] = {s: perplexities(with_mixture(scores[s], weight))["mixture"] for s in ("valid", "test")}
+        report["mixture"]["network_weight"] = weight
     write_json(METRICS_PATH, report)
     for name in ("perplexity", "ngram", "mixture"):
         if name in report:
             print(f"evaluate: {name:<10} " + ", ".join(f"{k} {v}" for k, v in report[name].items()))
-
-
-def _round(value):
-    return None if value is None else round(value, 4)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Stage 5: trained model -> reports/samples.md, greedy and sampled continuations of each prefix."""
 
 from charlm import params
-from charlm.cli import run_stage, warn
+from charlm.cli import run_stage
 from charlm.io import read_text, write_text
 from charlm.vocab import Vocabulary
 
@@ -14,22 +14,17 @@ def main() -> None:
     p = params.load("generate")
     vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
 
-    from charlm.model import load_model
-    from charlm.sampling import GREEDY, Sampling, TextGenerator
+    from charlm.continuation import continue_prefixes, load_generator, warn_about_unknown_characters
 
-    generator = TextGenerator(load_model(MODEL_DIR, vocab.fingerprint()), vocab)
+    generator = load_generator(MODEL_DIR, vocab)
+    warn_about_unknown_characters(generator, p.prefixes)
+    greedy = continue_prefixes(generator, p.prefixes, p.length)
+    sampled = continue_prefixes(generator, p.prefixes, p.length, p.temperature, p.top_k, p.seed)
     lines = ["# Samples", "",
              f"{p.length} characters after each prefix: greedy (argmax, as the book does) and sampled "
              f"(temperature {p.temperature}, top-k {p.top_k or 'off'}, seed {p.seed} + the prefix's position).", ""]
-    for i, prefix in enumerate(p.prefixes):
-        # Each prefix draws from its own seed, so prefixes never share a random stream.
-        sampled = Sampling(temperature=p.temperature, top_k=p.top_k, seed=p.seed + i)
-        unknown = generator.unknown_characters(prefix)
-        if unknown:
-            warn(f"prefix {prefix!r}: {''.join(unknown)!r} not in the vocabulary, read as <unk>")
-        lines += [f"## {prefix}", "",
-                  f"- greedy: {generator.continue_text(prefix, p.length)}",
-                  f"- sampled: {generator.continue_text(prefix, p.length, sampled)}", ""]
+    for prefix, greedy_text, sampled_text in zip(p.prefixes, greedy, sampled):
+        lines += [f"## {prefix}", "", f"- greedy: {greedy_text}", f"- sampled: {sampled_text}", ""]
     write_text(SAMPLES_PATH, "\n".join(lines))
     print("\n".join(lines))
 

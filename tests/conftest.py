@@ -32,7 +32,7 @@ def write_params(path: Path, overrides: dict | None = None) -> Path:
 
 def tiny_params() -> dict:
     return {
-        "unzip": {"member": "jaychou_lyrics.txt", "newlines_to_spaces": True, "max_chars": None},
+        "unzip": {"path": "data/jaychou_lyrics.txt.zip", "member": "jaychou_lyrics.txt", "newlines_to_spaces": True, "max_chars": None},
         "vocab": {"valid_fraction": 0.1, "test_fraction": 0.1, "min_count": 1},
         "train": {"seed": 0, "input": "embedding", "embedding_dim": 16, "cell": "gru", "hidden_size": 16,
                   "num_layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0, "tie_embeddings": False,

@@ -9,18 +9,22 @@ from pathlib import Path
 
 from conftest import ROOT, VERSE, make_zip, write_params
 
+# `src` is copied for dvc.yaml's deps; the stages import the installed package (`make setup`).
 PROJECT_FILES = ["dvc.yaml", "src", "stages", ".gitignore", "data/.gitignore"]
 
 
 class PipelineRepo:
     def __init__(self, path: Path):
         self.path = path
-        # `python` in dvc.yaml's commands must be this interpreter, and dvc this environment's.
-        self.env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                    "PYTHONPATH": "src"}
+        # `python` in dvc.yaml's commands must be this interpreter, and dvc and charlm this environment's;
+        # they import the installed `charlm` package (no PYTHONPATH).
+        self.env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
     @classmethod
-    def create(cls, path: Path, text: str = VERSE * 30, overrides: dict | None = None) -> "PipelineRepo":
+    def create(cls, path: Path, text: str = VERSE * 30, overrides: dict | None = None,
+               corpus: str = "data/jaychou_lyrics.txt.zip") -> "PipelineRepo":
+        """A repo whose corpus `corpus` (unzip.path in its params) holds `text`: zipped when the name
+        ends in .zip, else plain UTF-8 text."""
         path.mkdir(parents=True)
         for name in PROJECT_FILES:
             source, target = ROOT / name, path / name
@@ -35,9 +39,13 @@ class PipelineRepo:
         repo.git("config", "user.name", "tests")
         repo.dvc("init", "-q")
         repo.dvc("config", "core.analytics", "false")
-        make_zip(path / "data" / "jaychou_lyrics.txt.zip", text)
-        repo.dvc("add", "-q", "data/jaychou_lyrics.txt.zip")
-        write_params(path / "params.yaml", overrides)
+        if corpus.endswith(".zip"):
+            make_zip(path / corpus, text)
+        else:
+            (path / corpus).write_text(text, encoding="utf-8")
+        # dvc.yaml takes the corpus path from params.yaml, so DVC needs params.yaml from the start.
+        write_params(path / "params.yaml", {"unzip.path": corpus, **(overrides or {})})
+        repo.dvc("add", "-q", corpus)
         repo.git("add", "-A")
         repo.git("commit", "-q", "-m", "tiny pipeline")
         return repo
@@ -57,6 +65,10 @@ class PipelineRepo:
 
     def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.run(sys.executable, "-m", "dvc", *args, check=check)
+
+    def charlm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run the installed `charlm` command in the repo."""
+        return self.run(str(Path(sys.executable).parent / "charlm"), *args, check=check)
 
     def stage(self, name: str, check: bool = False) -> subprocess.CompletedProcess:
         """Run one stage script directly, as dvc.yaml does."""

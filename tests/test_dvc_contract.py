@@ -22,6 +22,16 @@ def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads():
         assert stage["params"] == params.section_keys(name), name
 
 
+def test_stage_commands_run_the_installed_package_without_pythonpath():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    assert {name: stage["cmd"] for name, stage in stages.items()} == {name: f"python stages/{name}.py" for name in STAGES}
+
+
+def test_the_corpus_dependency_comes_from_params():
+    unzip = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["unzip"]
+    assert "${unzip.path}" in unzip["deps"] and not any(dep.startswith("data/") for dep in unzip["deps"])
+
+
 def charlm_modules(path, seen=None) -> set[str]:
     """The library modules a script imports, directly or through other library modules."""
     seen = set() if seen is None else seen

@@ -46,7 +46,7 @@ def _foreign_vocabulary(repo):
 
 
 @pytest.mark.parametrize("stage, breakage, message", [
-    ("unzip", _break_zip, "error: data/jaychou_lyrics.txt.zip: not a zip archive; run `dvc pull"),
+    ("unzip", _break_zip, "error: data/jaychou_lyrics.txt.zip (unzip.path): not a zip archive; run `dvc pull"),
     ("unzip", {"unzip.member": "lyrics.txt"},
      "error: data/jaychou_lyrics.txt.zip: no member 'lyrics.txt' in the zip (it holds jaychou_lyrics.txt)"),
     ("vocab", {"vocab.valid_fractoin": 0.1}, "error: params.yaml: unknown key 'vocab.valid_fractoin'; did you mean "

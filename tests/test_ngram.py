@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -49,3 +50,11 @@ def test_mixture_weight_maximises_held_out_likelihood():
     assert weight == pytest.approx(best_on_grid, abs=2e-3)
     assert mix(a, b, weight).sum() >= max(a.sum(), b.sum())
     assert fit_weight(np.log(np.full(10, 0.9)), np.log(np.full(10, 0.1))) > 0.99
+
+
+def test_a_weight_of_zero_or_one_is_one_model_alone_without_warnings():
+    a, b = np.log([0.5, 0.25]), np.log([0.1, 0.2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(mix(a, b, 1.0), a)
+        np.testing.assert_allclose(mix(a, b, 0.0), b)

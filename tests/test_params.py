@@ -57,10 +57,10 @@ def test_unknown_key_suggests_the_closest(tmp_path):
 def test_missing_file_section_and_key(tmp_path):
     with pytest.raises(UserError, match="params file not found"):
         params.load("train", tmp_path / "nope.yaml")
-    (tmp_path / "p.yaml").write_text("unzip: {member: a, newlines_to_spaces: true, max_chars: null}\n")
+    (tmp_path / "p.yaml").write_text("unzip: {path: a.txt, member: a, newlines_to_spaces: true, max_chars: null}\n")
     with pytest.raises(UserError, match="section 'train' is missing"):
         params.load("train", tmp_path / "p.yaml")
-    (tmp_path / "q.yaml").write_text("unzip: {member: a, newlines_to_spaces: true}\n")
+    (tmp_path / "q.yaml").write_text("unzip: {path: a.txt, member: a, newlines_to_spaces: true}\n")
     with pytest.raises(UserError, match="missing key 'unzip.max_chars'"):
         params.load("unzip", tmp_path / "q.yaml")
 

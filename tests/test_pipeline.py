@@ -1,6 +1,8 @@
 """End to end: `dvc repro` in a temp git repo turns a tiny zip into every output and metric."""
 
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -67,8 +69,8 @@ def test_missing_corpus_stops_the_first_stage_with_one_line(reproduced, tmp_path
     result = repo.stage("unzip")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: data/jaychou_lyrics.txt.zip: corpus not found; run `dvc pull data/jaychou_lyrics.txt.zip.dvc` "
-        "(see the README for getting it from d2l-zh)"]
+        "error: data/jaychou_lyrics.txt.zip (unzip.path): corpus not found; run `dvc pull data/jaychou_lyrics.txt.zip.dvc` "
+        "(see the README for getting the lyrics from d2l-zh)"]
 
 
 @pytest.mark.parametrize("stage", ["unzip", "vocab"])
@@ -77,3 +79,58 @@ def test_cheap_stages_never_import_tensorflow(reproduced, stage):
              f"assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TensorFlow'")
     result = reproduced.run(sys.executable, "-c", check, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_charlm_generate_prints_the_stages_greedy_and_sampled_lines(reproduced):
+    samples = (reproduced.path / "reports/samples.md").read_text(encoding="utf-8")
+    greedy = reproduced.charlm("generate", "分开", "--greedy", "--length", "10").stdout
+    assert f"- greedy: {greedy}" in samples  # the command ends its line as samples.md does
+    # The stage's params: temperature 0.8, top-k 5, seed 0, prefixes 分开 and 不分开 in that order.
+    sampled = reproduced.charlm("generate", "分开", "不分开", "--temperature", "0.8", "--top-k", "5", "--seed", "0",
+                                "--length", "10").stdout.splitlines()
+    assert sampled == [line.removeprefix("- sampled: ") for line in samples.splitlines() if line.startswith("- sampled: ")]
+    several = reproduced.charlm("generate", "分开", "--length", "10", "--num-samples", "3").stdout.splitlines()
+    assert len(several) == 3 and all(text.startswith("分开") and len(text) == 12 for text in several)
+
+
+def _test_part(repo) -> str:
+    corpus = (repo.path / "data/interim/corpus.txt").read_text(encoding="utf-8")
+    return corpus[len(corpus) - repo.json("metrics/data.json")["characters"]["test"]:]
+
+
+def test_charlm_score_of_the_test_part_prints_evals_test_perplexities(reproduced):
+    text = _test_part(reproduced)
+    (reproduced.path / "test_part.txt").write_text(text, encoding="utf-8")
+    out = reproduced.charlm("score", "test_part.txt").stdout
+    lines = out.splitlines()
+    assert lines[0] == f"{len(text) - 1:,} characters scored (each after the first), " \
+                       f"{reproduced.json('metrics/eval.json')['classes']:,} classes"
+    printed = {line.split()[0]: float(line.split()[2]) for line in lines[1:]}
+    evaluation = reproduced.json("metrics/eval.json")
+    assert printed == {"network": evaluation["perplexity"]["test"], "ngram": evaluation["ngram"]["test"],
+                       "mixture": evaluation["mixture"]["test"]}
+    from_stdin = subprocess.run([str(Path(sys.executable).parent / "charlm"), "score"], cwd=reproduced.path,
+                                input=text, capture_output=True, text=True, env=reproduced.env)
+    assert from_stdin.stdout == out
+
+
+def test_charlm_score_per_char_lists_every_character_most_surprising_first(reproduced):
+    text = _test_part(reproduced)[:40]
+    (reproduced.path / "short.txt").write_text(text, encoding="utf-8")
+    lines = reproduced.charlm("score", "short.txt", "--per-char").stdout.splitlines()
+    header = lines.index("position\tcharacter\tnetwork bits\tngram bits\tmixture bits")
+    rows = [line.split("\t") for line in lines[header + 1:]]
+    assert sorted(int(row[0]) for row in rows) == list(range(2, len(text) + 1))
+    mixture_bits = [float(row[-1]) for row in rows]
+    assert mixture_bits == sorted(mixture_bits, reverse=True) and min(mixture_bits) >= 0
+    for position, character, *_ in rows:
+        assert character == repr(text[int(position) - 1])
+
+
+def test_charlm_score_needs_the_evaluate_stages_weight(reproduced, tmp_path):
+    repo = reproduced.copy(tmp_path / "repo")
+    (repo.path / "metrics/eval.json").unlink()
+    result = repo.charlm("score", "data/interim/corpus.txt", check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: metrics/eval.json: not found; run `dvc repro evaluate` first "
+                                          "(it fits the mixture weight)"]

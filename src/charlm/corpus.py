@@ -1,40 +1,59 @@
-"""Read the lyrics text out of its zip archive and normalise it as the book does."""
+"""Read the corpus (a UTF-8 text file, or a member of a zip archive) and normalise it as the book does."""
 
 import zipfile
 from pathlib import Path
 
 from charlm.errors import UserError
 
-GET_CORPUS_HINT = "run `dvc pull data/jaychou_lyrics.txt.zip.dvc` (see the README for getting it from d2l-zh)"
+
+def read_corpus(path: str | Path, member: str | None) -> str:
+    """The text that `unzip.path` names: member `member` of a `.zip`, or the file itself as UTF-8."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} (unzip.path): corpus not found; {_get_corpus_hint(path)}")
+    if path.suffix.lower() == ".zip":
+        return _read_zip_member(path, member)
+    return _decode(path.read_bytes(), f"{path} (unzip.path): not UTF-8 text")
 
 
-def read_zip_member(zip_path: str | Path, member: str) -> str:
-    """Return `member` of the zip at `zip_path` decoded as UTF-8, or raise a UserError."""
-    zip_path = Path(zip_path)
-    if not zip_path.is_file():
-        raise UserError(f"{zip_path}: corpus not found; {GET_CORPUS_HINT}")
+def _get_corpus_hint(path: Path) -> str:
+    # A DVC-tracked corpus is fetched by its .dvc file; anything else is the user's own path.
+    if Path(f"{path}.dvc").is_file():
+        return f"run `dvc pull {path}.dvc` (see the README for getting the lyrics from d2l-zh)"
+    return "set unzip.path in params.yaml to a UTF-8 text file or a .zip holding one"
+
+
+def _read_zip_member(zip_path: Path, member: str | None) -> str:
     try:
         with zipfile.ZipFile(zip_path) as archive:
             names = archive.namelist()
             if member not in names:
-                raise UserError(f"{zip_path}: no member '{member}' in the zip (it holds {', '.join(names) or 'nothing'}); "
+                which = f"no member '{member}'" if member else "no unzip.member given"
+                raise UserError(f"{zip_path}: {which} in the zip (it holds {', '.join(names) or 'nothing'}); "
                                 f"set unzip.member in params.yaml")
             data = archive.read(member)
     except zipfile.BadZipFile:
-        raise UserError(f"{zip_path}: not a zip archive; {GET_CORPUS_HINT}") from None
+        raise UserError(f"{zip_path} (unzip.path): not a zip archive; {_get_corpus_hint(zip_path)}") from None
+    return _decode(data, f"{zip_path}: member '{member}' is not UTF-8 text")
+
+
+def _decode(data: bytes, what: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise UserError(f"{zip_path}: member '{member}' is not UTF-8 text (invalid byte at offset {e.start}); "
-                        f"convert it to UTF-8") from None
+        raise UserError(f"{what} (invalid byte at offset {e.start}); convert it to UTF-8") from None
 
 
 def normalize(text: str, newlines_to_spaces: bool, max_chars: int | None) -> str:
     """Line breaks become spaces (the book's choice), then keep the first `max_chars` characters."""
     if newlines_to_spaces:
-        text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+        text = spaces_for_newlines(text)
     if max_chars is not None:
         text = text[:max_chars]
     if not text.strip():
-        raise UserError("the corpus is empty or only whitespace; check the zip and unzip.max_chars")
+        raise UserError("the corpus is empty or only whitespace; check unzip.path and unzip.max_chars")
     return text
+
+
+def spaces_for_newlines(text: str) -> str:
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")

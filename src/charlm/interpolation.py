@@ -18,4 +18,6 @@ def fit_weight(log_probs_a: np.ndarray, log_probs_b: np.ndarray, iterations: int
 
 
 def mix(log_probs_a: np.ndarray, log_probs_b: np.ndarray, weight: float) -> np.ndarray:
-    return np.logaddexp(np.log(weight) + log_probs_a, np.log1p(-weight) + log_probs_b)
+    # A weight of exactly 0 or 1 (a fit rounded for the metrics) is one model alone: log 0 = -inf is right.
+    with np.errstate(divide="ignore"):
+        return np.logaddexp(np.log(weight) + log_probs_a, np.log1p(-weight) + log_probs_b)

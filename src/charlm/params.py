@@ -30,7 +30,8 @@ def _spec(kind, *, min=None, max=None, min_open=False, max_open=False, choices=N
 
 @dataclass(frozen=True)
 class UnzipParams:
-    member: str = _spec(str)
+    path: str = _spec(str)                          # the corpus: a UTF-8 text file or a .zip
+    member: str | None = _spec(str, optional=True)  # the text file inside a .zip
     newlines_to_spaces: bool = _spec(bool)
     max_chars: int | None = _spec(int, min=1, optional=True)
 
@@ -189,6 +190,8 @@ def _range_text(spec) -> str:
 
 def _check_section(section: str, params, path) -> None:
     """Rules that span several keys of one section."""
+    if section == "unzip" and not params.path:
+        raise UserError(f"{path}: 'unzip.path' is empty; name a UTF-8 text file or a .zip holding one")
     if section == "vocab" and params.valid_fraction + params.test_fraction >= 1.0:
         raise UserError(f"{path}: 'vocab.valid_fraction' + 'vocab.test_fraction' must be < 1 so that the "
                         f"train part is not empty; got {params.valid_fraction} + {params.test_fraction}")

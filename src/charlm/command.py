@@ -1,0 +1,239 @@
+"""The `charlm` command: continue prefixes and score text with the trained model of a working copy.
+
+As thin as a stage script: it parses arguments and calls the library code the stages call
+(`charlm.continuation` as the generate stage does, `charlm.scoring` as the evaluate stage does),
+so the command and the pipeline cannot drift apart. TensorFlow is imported only once a command
+runs, never for `--help` or a bad argument.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+from charlm import params
+from charlm.cli import run_stage
+from charlm.errors import UserError
+from charlm.params import MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH
+
+DEFAULT_MODEL_DIR = "models"
+DEFAULT_DATA_DIR = "data/processed"
+DEFAULT_EVAL_METRICS = "metrics/eval.json"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse prints its usage and exits 2; the project's rule is one `error:` line instead.
+        raise UserError(f"{message}; see `{self.prog} --help`")
+
+
+def _int_range(low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low:,} to {high:,}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bounds}, got {value}")
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="charlm", description="Continue prefixes and score text with the character-level "
+                     "language model that the DVC pipeline trained (run from the project's root after `dvc repro`).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    generate = commands.add_parser(
+        "generate", help="continue each prefix with the trained network",
+        description="Continue each PREFIX with the trained network through the generate stage's code: "
+                    "`charlm generate 分开 --greedy --length 50` prints the stage's greedy line for 分开, and "
+                    "with the stage's prefixes, length, temperature, top-k and seed, the first sample of each "
+                    "prefix is the stage's sampled line. Each continuation is printed as soon as it is written.")
+    generate.add_argument("prefixes", nargs="+", metavar="PREFIX", help="text to continue (one or more)")
+    generate.add_argument("--length", type=_int_range(1, MAX_GENERATE_LENGTH), default=50,
+                          help="characters to write after each prefix (default: 50)")
+    how = generate.add_mutually_exclusive_group()
+    how.add_argument("--greedy", action="store_true",
+                     help="always take the most probable character (argmax, as the book does)")
+    how.add_argument("--temperature", type=_positive_float, default=0.8,
+                     help="sampling temperature: lower is more conservative (default: 0.8)")
+    generate.add_argument("--top-k", type=_int_range(0), default=10,
+                          help="sample among the K most probable characters only; 0 = all (default: 10)")
+    generate.add_argument("--seed", type=_int_range(0), default=0,
+                          help="random seed; sample j of prefix i uses SEED + j * (number of prefixes) + i "
+                               "(default: 0)")
+    generate.add_argument("--num-samples", type=_int_range(1, 1000), default=1, metavar="M",
+                          help="continuations per prefix, each from its own seed (default: 1)")
+    _add_model_options(generate)
+    generate.set_defaults(run=_generate)
+
+    score = commands.add_parser(
+        "score", help="perplexity of a text under the network, the n-gram and their mixture",
+        description="Perplexity of a UTF-8 text under the trained network, the Kneser-Ney n-gram and their "
+                    "mixture, on the fixed class set of the evaluate stage: each character after the first is "
+                    "scored given all those before it. The mixture weight is the one evaluate fit on "
+                    "validation (read from --metrics), never fit on the scored text. Scoring the test part's "
+                    "text gives metrics/eval.json's test figures.")
+    score.add_argument("file", nargs="?", default="-", metavar="FILE",
+                       help="UTF-8 text file to score; - or nothing reads standard input")
+    score.add_argument("--newlines", choices=("spaces", "keep"), default=None,
+                       help="turn line breaks into spaces, or keep them (default: as unzip.newlines_to_spaces in "
+                            "--params, the way the model's corpus was read)")
+    score.add_argument("--per-char", action="store_true",
+                       help="also list each character's cost in bits under every model, the most surprising first")
+    _add_model_options(score)
+    score.add_argument("--params", default=params.DEFAULT_PATH, metavar="FILE",
+                       help="params file giving the n-gram's order and discount (evaluate.*) and the newline "
+                            "handling (unzip.newlines_to_spaces) (default: %(default)s)")
+    score.add_argument("--metrics", default=DEFAULT_EVAL_METRICS, metavar="FILE",
+                       help="the evaluate stage's metrics, holding the mixture weight (default: %(default)s)")
+    score.set_defaults(run=_score)
+    return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL_DIR, metavar="DIR",
+                        help="folder of the trained model, weights.safetensors and config.json (default: %(default)s)")
+    parser.add_argument("--data", default=DEFAULT_DATA_DIR, metavar="DIR",
+                        help="folder of the vocab stage's outputs the model was trained with: vocab.json "
+                             "(and train_classes.npy for score) (default: %(default)s)")
+
+
+def _generate(args) -> None:
+    for prefix in args.prefixes:
+        if not prefix or len(prefix) > MAX_PREFIX_LENGTH:
+            raise UserError(f"a prefix must have 1 to {MAX_PREFIX_LENGTH:,} characters; got {len(prefix):,}")
+    if args.greedy and args.num_samples > 1:
+        raise UserError("--greedy gives one continuation per prefix; drop --num-samples or --greedy")
+    vocab = _read_vocabulary(args.data)
+
+    from charlm.continuation import continue_prefixes, load_generator, warn_about_unknown_characters
+
+    generator = load_generator(args.model, vocab)
+    warn_about_unknown_characters(generator, args.prefixes)
+    temperature = None if args.greedy else args.temperature
+    for i, prefix in enumerate(args.prefixes):
+        for sample in range(args.num_samples):
+            seed = args.seed + sample * len(args.prefixes) + i  # sample 0: seed + i, as the stage draws
+            [text] = continue_prefixes(generator, [prefix], args.length, temperature, args.top_k, seed)
+            print(text, flush=True)
+
+
+def _score(args) -> None:
+    text = _read_input_text(args.file)
+    unzip, evaluate = params.load("unzip", args.params), params.load("evaluate", args.params)
+    newlines_to_spaces = unzip.newlines_to_spaces if args.newlines is None else args.newlines == "spaces"
+    if newlines_to_spaces:
+        from charlm.corpus import spaces_for_newlines
+
+        text = spaces_for_newlines(text)
+    if len(text) < 2:
+        raise UserError(f"{_input_name(args.file)}: {len(text)} character(s); scoring needs at least 2 "
+                        f"(the first is context only)")
+    vocab = _read_vocabulary(args.data)
+    weight = _mixture_weight(args.metrics, vocab.class_count)
+    from charlm.io import load_array
+
+    train_classes = load_array(f"{args.data}/train_classes.npy", "vocab")
+
+    from charlm.scoring import ScoringModels, perplexities, with_mixture
+
+    models = ScoringModels(args.model, vocab, train_classes, evaluate.ngram_order, evaluate.ngram_discount)
+    log_probs = models.log_probs(*models.encode(text))
+    if weight is not None:
+        log_probs = with_mixture(log_probs, weight)
+    print(f"{len(text) - 1:,} characters scored (each after the first), {vocab.class_count:,} classes")
+    for name, value in perplexities(log_probs).items():
+        note = f"  (network weight {weight}, fit on validation, from {args.metrics})" if name == "mixture" else ""
+        print(f"{name:<8} perplexity {value}{note}")
+    if args.per_char:
+        _print_costs(text, log_probs)
+
+
+def _print_costs(text: str, log_probs: dict) -> None:
+    """One tab-separated line per scored character (its 1-based position, the character as a Python
+    literal so that spaces and line breaks show), the most surprising under the last model first."""
+    names = list(log_probs)
+    bits = {name: -values / math.log(2) for name, values in log_probs.items()}
+    order = sorted(range(len(text) - 1), key=lambda t: (-bits[names[-1]][t], t))
+    print()
+    print("\t".join(["position", "character", *(f"{name} bits" for name in names)]))
+    for t in order:
+        print("\t".join([str(t + 2), repr(text[t + 1]), *(f"{bits[name][t]:.2f}" for name in names)]))
+
+
+def _read_input_text(file: str) -> str:
+    if file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(file).read_bytes()
+        except FileNotFoundError:
+            raise UserError(f"{file}: file not found") from None
+        except IsADirectoryError:
+            raise UserError(f"{file}: a folder, not a text file") from None
+        except PermissionError:
+            raise UserError(f"{file}: not readable (permission denied)") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{_input_name(file)}: not UTF-8 text (invalid byte at offset {e.start}); "
+                        f"convert it to UTF-8") from None
+
+
+def _input_name(file: str) -> str:
+    return "standard input" if file == "-" else file
+
+
+def _read_vocabulary(data_dir: str):
+    from charlm.io import read_text
+    from charlm.vocab import Vocabulary
+
+    return Vocabulary.from_json(read_text(f"{data_dir}/vocab.json", "vocab"))
+
+
+def _mixture_weight(metrics_path: str, class_count: int) -> float | None:
+    """The network weight that evaluate fit on validation; None when it fit none (no validation part)."""
+    path = Path(metrics_path)
+    if not path.is_file():
+        raise UserError(f"{path}: not found; run `dvc repro evaluate` first (it fits the mixture weight)")
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        classes, mixture = metrics["classes"], metrics.get("mixture")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UserError(f"{path}: unreadable evaluate metrics ({e}); rerun `dvc repro --force evaluate`") from None
+    if classes != class_count:
+        raise UserError(f"{path}: computed on {classes:,} classes but the vocabulary has {class_count:,}; "
+                        f"rerun `dvc repro evaluate`")
+    return None if mixture is None else mixture["network_weight"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    def run() -> None:
+        args = build_parser().parse_args(argv)
+        args.run(args)
+
+    try:
+        run_stage(run)
+    except BrokenPipeError:
+        # The reader (`| head`) went away: stop quietly, as command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
