@@ -65,3 +65,13 @@ def test_gradient_scale_is_normalised_to_mean_one(model, train_ids):
     total = sum(float(np.sum(r)) for r in rms)
     count = sum(int(np.size(r)) for r in rms)
     assert total / count == pytest.approx(1.0, rel=1e-5)
+
+
+def test_adapted_weights_last_until_the_block_ends(model, train_ids):
+    before = get_weights(model)
+    dynamic = evaluator(model, train_ids, lr=0.5)
+    with dynamic.adapting():
+        dynamic.adapt(np.tile(np.array([1, 5, 2], np.int32), 10))
+        assert any(not np.array_equal(a, b) for a, b in zip(before, get_weights(model)))
+    for a, b in zip(before, get_weights(model), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -13,6 +13,8 @@ back less. A segment is scored before the step it causes, so no character is eve
 weights that have seen it.
 """
 
+import contextlib
+
 import numpy as np
 
 from charlm.tf_runtime import tf
@@ -24,7 +26,8 @@ RMS_WINDOW = 50      # windows to measure gradients: only their relative size ma
 
 
 class DynamicEvaluator:
-    """Scores a text with the model adapting to it; `model`'s weights are restored after each text."""
+    """Scores a text with the model adapting to it; `model`'s weights are restored after each text
+    (or, inside `adapting()`, after the block, so that what was learnt can be used)."""
 
     def __init__(self, model, unk_share: int, segment: int, lr: float, decay: float):
         self.model, self.unk_share, self.segment = model, unk_share, segment
@@ -69,7 +72,7 @@ class DynamicEvaluator:
         return [s / tf.cast(count, tf.float32) for s in sums]
 
     def _read_eager(self, inputs, targets, mask, rms, lr, decay):
-        trained = [tf.identity(v) for v in self.variables]
+        trained = [tf.identity(v) for v in self.variables]  # what the decay pulls back toward
 
         def body(step, states, scores, entropies):
             gradients, (log_probs, entropy), states = self._gradients(inputs[step], targets[step], mask[step], states)
@@ -82,8 +85,6 @@ class DynamicEvaluator:
         arrays = [tf.TensorArray(tf.float32, size=count) for _ in range(2)]
         scores, entropies = tf.while_loop(lambda step, *_: step < count, body, (0, self.model.initial_states(1),
                                                                                  *arrays))[2:]
-        for variable, value in zip(self.variables, trained):
-            variable.assign(value)
         return tf.reshape(scores.stack(), [-1]), tf.reshape(entropies.stack(), [-1])
 
     def target_log_probs(self, ids: np.ndarray) -> np.ndarray:
@@ -93,6 +94,21 @@ class DynamicEvaluator:
 
     def read(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`target_log_probs`, and the entropy (nats) of each predicted distribution."""
+        with self.adapting():
+            return self.adapt(ids)
+
+    @contextlib.contextmanager
+    def adapting(self):
+        """Within the block, `adapt` leaves the weights adapted; they are restored after it."""
+        saved = [v.numpy() for v in self.variables]
+        try:
+            yield self
+        finally:
+            for variable, value in zip(self.variables, saved):
+                variable.assign(value)
+
+    def adapt(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Read `ids` as `read` does, but leave the weights as the text has adapted them."""
         if self.rms is None:
             raise RuntimeError("call measure_gradients(train_ids) first")
         n = len(ids) - 1
