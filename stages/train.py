@@ -1,9 +1,5 @@
 """Stage 3: index arrays -> trained weights (models/), metrics/train.json and per-epoch history."""
 
-import dataclasses
-import hashlib
-import json
-
 from charlm import params
 from charlm.cli import run_stage
 from charlm.io import load_array, read_text, write_json
@@ -24,17 +20,16 @@ def main() -> None:
     valid_ids = load_array(f"{PROCESSED}/valid.npy", "vocab")
 
     # TensorFlow only now, after the cheap checks above have passed.
-    from charlm.checkpoint import Checkpoint
+    from charlm.checkpoint import Checkpoint, run_key
     from charlm.model import ModelConfig, build_model, save_model
     from charlm.tf_runtime import make_deterministic
     from charlm.training import train
 
     make_deterministic(p.seed)
     model = build_model(ModelConfig.for_training(p, vocab))
-    # A checkpoint resumes only a run with these very params and data.
-    key = hashlib.sha256(json.dumps(dataclasses.asdict(p), sort_keys=True).encode()
-                         + train_ids.tobytes() + b"|" + valid_ids.tobytes()).hexdigest()
-    result = train(model, train_ids, valid_ids, p, vocab.unk_share, checkpoint=Checkpoint(CHECKPOINT_DIR, key))
+    # A checkpoint resumes only a run with these very params, data and code.
+    checkpoint = Checkpoint(CHECKPOINT_DIR, run_key(p, train_ids, valid_ids))
+    result = train(model, train_ids, valid_ids, p, vocab.unk_share, checkpoint=checkpoint)
 
     save_model(model, MODEL_DIR, result.best_weights)
     history = [{key: _round(value) for key, value in row.items()} for row in result.history]

@@ -51,11 +51,14 @@ def _foreign_vocabulary(repo):
      "error: data/jaychou_lyrics.txt.zip: no member 'lyrics.txt' in the zip (it holds jaychou_lyrics.txt)"),
     ("vocab", {"vocab.valid_fractoin": 0.1}, "error: params.yaml: unknown key 'vocab.valid_fractoin'; did you mean "
                                              "'vocab.valid_fraction'?"),
+    ("vocab", {"vocab.min_count": 10**6}, "error: vocab.min_count=1000000 folds every character into <unk>"),
     ("train", {"train.batch_size": 10_000}, "error: the train part"),
+    ("train", {"train.seed": 2**32}, "error: params.yaml: 'train.seed' must be >= 0 and <= 4294967295"),
     ("train", {"train.lr": 0}, "error: params.yaml: 'train.lr' must be > 0.0, got 0"),
     ("evaluate", _truncate_weights, "error: models/weights.safetensors: unreadable weights"),
     ("generate", _foreign_vocabulary, "error: models: the model was trained with another vocabulary"),
-    ("generate", {"generate.temperature": -1}, "error: params.yaml: 'generate.temperature' must be > 0.0, got -1"),
+    ("generate", {"generate.temperature": -1}, "error: params.yaml: 'generate.temperature' must be >= 0.01, got -1"),
+    ("generate", {"generate.temperature": 1.0e-308}, "error: params.yaml: 'generate.temperature' must be >= 0.01"),
     ("generate", {"generate.prefixes": [""]}, "error: params.yaml: 'generate.prefixes' must hold non-empty strings"),
 ])
 def test_bad_input_gives_one_line_and_keeps_earlier_outputs(reproduced, tmp_path, stage, breakage, message):
@@ -88,7 +91,7 @@ def test_unknown_prefix_characters_are_a_warning(reproduced, tmp_path):
     assert "warning: prefix '分开咖啡': '咖啡' not in the vocabulary, read as <unk>" in result.stderr
 
 
-def test_a_killed_repro_loses_nothing_and_the_next_resumes_to_the_same_weights(tmp_path):
+def test_a_killed_repro_loses_nothing_resumes_to_the_same_weights_and_not_across_code_changes(tmp_path):
     slow = {"train.epochs": 30}  # seconds of training in all: time to kill it after its first epoch
     killed = PipelineRepo.create(tmp_path / "killed", text=VERSE * 300, overrides=slow)
     process = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=killed.path, env=killed.env,
@@ -110,6 +113,15 @@ def test_a_killed_repro_loses_nothing_and_the_next_resumes_to_the_same_weights(t
         if (killed.path / name).exists():
             json.loads((killed.path / name).read_text())
 
+    # A copy whose code changes while it is interrupted: DVC reruns train, which starts afresh.
+    edited = killed.copy(tmp_path / "edited")
+    with open(edited.path / "src/charlm/gru.py", "a", encoding="utf-8") as f:
+        f.write("# edited while a run was interrupted\n")
+    assert "train" in edited.changed_stages()
+    restarted = edited.dvc("repro")
+    assert "resuming" not in restarted.stderr + restarted.stdout
+    assert "made with other params, data, code or library versions; training starts afresh" in restarted.stderr
+
     resumed = killed.dvc("repro")
     assert "resuming from the checkpoint after epoch" in resumed.stderr + resumed.stdout
 
@@ -117,3 +129,4 @@ def test_a_killed_repro_loses_nothing_and_the_next_resumes_to_the_same_weights(t
     clean.repro()
     for name in ["models/weights.safetensors", "metrics/train.json", "metrics/train_history.json", "metrics/eval.json"]:
         assert (killed.path / name).read_bytes() == (clean.path / name).read_bytes(), name
+        assert (edited.path / name).read_bytes() == (clean.path / name).read_bytes(), name  # a comment changes nothing

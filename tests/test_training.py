@@ -6,8 +6,8 @@ from charlm.model import ModelConfig, build_model, get_weights
 from charlm.params import TrainParams
 from charlm.sampling import TextGenerator
 from charlm.tf_runtime import make_deterministic
-from charlm.training import train
-from charlm.vocab import build_vocabulary
+from charlm.training import train, train_perplexity
+from charlm.vocab import build_vocabulary, share_unk
 from conftest import VERSE, tiny_params
 
 
@@ -17,12 +17,12 @@ def train_params(**overrides) -> TrainParams:
     return TrainParams(**values)
 
 
-def fit(text, valid_text="", checkpoint=None, **overrides):
+def fit(text, valid_text="", checkpoint=None, on_epoch=lambda *a: None, **overrides):
     p = train_params(**overrides)
     vocab = build_vocabulary(text)
     make_deterministic(p.seed)
     model = build_model(ModelConfig.for_training(p, vocab))
-    result = train(model, vocab.encode(text), vocab.encode(valid_text), p, vocab.unk_share, on_epoch=lambda *a: None,
+    result = train(model, vocab.encode(text), vocab.encode(valid_text), p, vocab.unk_share, on_epoch=on_epoch,
                    checkpoint=checkpoint)
     return model, vocab, result
 
@@ -119,3 +119,49 @@ def _model_and_optimizer(settings):
     vocab = build_vocabulary(VERSE * 4)
     model = build_model(ModelConfig.for_training(p, vocab))
     return model, make_optimizer(p)
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_a_warning_and_a_fresh_start(tmp_path, capsys):
+    from charlm.checkpoint import Checkpoint
+
+    def stop_at_epoch_2(row, *_):  # epoch 1's checkpoint is written
+        if row["epoch"] == 2:
+            raise Interrupt
+    p = train_params(hidden_size=16, epochs=3)
+    vocab = build_vocabulary(VERSE * 4)
+    with pytest.raises(Interrupt):
+        train(build_model(ModelConfig.for_training(p, vocab)), vocab.encode(VERSE * 4), vocab.encode(""), p,
+              vocab.unk_share, on_epoch=stop_at_epoch_2, checkpoint=Checkpoint(tmp_path, "k"))
+    model, optimizer = _model_and_optimizer(dict(hidden_size=8, embedding_dim=8))
+    before = get_weights(model)
+    assert Checkpoint(tmp_path, "k").restore(model, optimizer) is None
+    assert "its variables do not fit this model; training starts afresh" in capsys.readouterr().err
+    for a, b in zip(before, get_weights(model), strict=True):
+        np.testing.assert_array_equal(a, b)  # nothing was assigned
+
+
+def test_train_perplexity_is_on_the_class_set_with_unk_shared():
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 5, size=(6, 4, 8))  # [window, batch, step]; id 0 is <unk>
+    log_probs = np.log(rng.uniform(0.05, 1.0, size=targets.shape))
+    window_losses = -log_probs.mean(axis=(1, 2))
+    expected = np.exp(-np.mean(share_unk(log_probs.ravel(), targets.ravel(), unk_share=7)))
+    assert train_perplexity(window_losses, targets, unk_share=7) == pytest.approx(expected, rel=1e-12)
+    assert train_perplexity(window_losses, targets, unk_share=1) == pytest.approx(np.exp(window_losses.mean()))
+
+
+def test_a_train_part_too_short_for_the_largest_offset_fails_before_the_first_epoch():
+    # 4 streams x 8 steps need 33 characters, and 40 with an offset of up to 7.
+    text = (VERSE * 2)[:36]
+    trained = []
+    with pytest.raises(UserError, match=r"the train part \(36 characters\) is too short: .* need 40 characters"):
+        fit(text, on_epoch=lambda row, *_: trained.append(row), epochs=50)
+    assert trained == []
+    assert fit(text, random_offset=False, epochs=1)[2].best_epoch == 1
+
+
+def test_the_books_sgd_converges_in_miniature():
+    _, _, result = fit(VERSE * 12, input="one_hot", hidden_size=64, num_steps=16, batch_size=8, epochs=40,
+                       optimizer="sgd", lr=100.0, clip_norm=0.01, random_offset=False)
+    assert result.history[0]["train_perplexity"] > 20
+    assert result.best["train_perplexity"] < 2

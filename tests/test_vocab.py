@@ -33,6 +33,12 @@ def test_rare_characters_fold_into_unk_but_stay_in_the_class_set():
     assert vocab.unk_share == 2    # c and the unseen class share <unk>'s probability
 
 
+def test_min_count_above_every_count_is_an_error():
+    with pytest.raises(UserError, match=r"vocab.min_count=4 folds every character into <unk> \(the most frequent "
+                                        r"train character occurs 3 times\)"):
+        build_vocabulary("aaabbc", min_count=4)
+
+
 def test_oov_rate_and_round_trip_through_json():
     vocab = build_vocabulary("abcd")
     assert oov_rate(vocab, "abxy") == 0.5

@@ -3,19 +3,49 @@
 One safetensors file holds everything (model variables including the dropout seed state,
 optimizer variables, the best weights so far) with the loop's state as JSON metadata, and is
 replaced atomically: a kill at any moment leaves either the previous checkpoint or the new one.
-A checkpoint is used only if it was made with the same params and data (its `key`) and its run
-had not finished; otherwise training starts afresh.
+A checkpoint is used only if it was made with the same params, data, code and library versions
+(its `key`) and its run had not finished; otherwise training starts afresh.
 """
 
+import dataclasses
+import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+import safetensors
 import safetensors.numpy
 
+from charlm.cli import warn
 from charlm.io import write_bytes
 
 FILE_NAME = "train.safetensors"
+
+
+def run_key(params, *arrays: np.ndarray) -> str:
+    """What a checkpoint must match to be resumed: the params, the data, and the code that trains.
+
+    The code is every `charlm` module loaded at this point and the script being run (the same
+    files the stage's dvc.yaml deps list, which a test keeps in step with its imports), plus the
+    versions of the libraries that compute and save the weights. Editing any of them while a run
+    is interrupted makes DVC rerun the stage, and the rerun then starts afresh.
+    """
+    import keras
+    import tensorflow as tf
+
+    digest = hashlib.sha256(json.dumps(dataclasses.asdict(params), sort_keys=True).encode())
+    for array in arrays:
+        digest.update(b"|array|" + array.tobytes())
+    scripts = {name: module.__file__ for name, module in list(sys.modules.items())
+               if (name == "__main__" or name == "charlm" or name.startswith("charlm."))
+               and getattr(module, "__file__", None)}
+    for name in sorted(scripts):
+        digest.update(f"|{name}|".encode() + Path(scripts[name]).read_bytes())
+    versions = {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+                "safetensors": safetensors.__version__}
+    digest.update(json.dumps(versions, sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 class Checkpoint:
@@ -41,13 +71,24 @@ class Checkpoint:
             with safetensors.safe_open(str(self.path), framework="numpy") as f:
                 state = json.loads((f.metadata() or {}).get("state", "{}"))
                 tensors = {name: f.get_tensor(name) for name in f.keys()}
-        except Exception:  # unreadable: start afresh rather than fail (it will be overwritten)
+        except Exception as error:  # unreadable: start afresh rather than fail (it will be overwritten)
+            warn(f"{self.path}: unreadable checkpoint ({error}); training starts afresh")
             return None
         loop_state = state.get("loop", {})
-        if state.get("key") != self.key or loop_state.get("finished", True):
+        if loop_state.get("finished", True):
+            return None
+        if state.get("key") != self.key:
+            warn(f"{self.path}: made with other params, data, code or library versions; training starts afresh")
             return None
         optimizer.build(model.trainable_variables)
-        for prefix, variables in [("model", model.variables), ("optimizer", optimizer.variables)]:
+        groups = [("model", model.variables), ("optimizer", optimizer.variables), ("best", model.weights)]
+        # Check every tensor before assigning any, so a mismatch leaves the new model untouched.
+        expected = {f"{prefix}/{i:03d}": tuple(v.shape) for prefix, variables in groups for i, v in enumerate(variables)}
+        found = {name: tuple(tensor.shape) for name, tensor in tensors.items()}
+        if found != expected:
+            warn(f"{self.path}: its variables do not fit this model; training starts afresh")
+            return None
+        for prefix, variables in groups[:2]:
             for i, variable in enumerate(variables):
                 variable.assign(tensors[f"{prefix}/{i:03d}"])
         best = [tensors[f"best/{i:03d}"] for i in range(len(model.weights))]

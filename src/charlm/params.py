@@ -18,6 +18,8 @@ from charlm.errors import UserError
 DEFAULT_PATH = "params.yaml"
 MAX_GENERATE_LENGTH = 10_000
 MAX_PREFIX_LENGTH = 1_000
+MAX_SEED = 2**32 - 1            # NumPy's global seed, which Keras sets, takes 32 bits
+MIN_TEMPERATURE = 0.01          # already greedy in all but name; far lower ones overflow logits / T
 
 
 def _spec(kind, *, min=None, max=None, min_open=False, max_open=False, choices=None, optional=False):
@@ -42,7 +44,7 @@ class VocabParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    seed: int = _spec(int, min=0)
+    seed: int = _spec(int, min=0, max=MAX_SEED)
     input: str = _spec(str, choices=("one_hot", "embedding"))
     embedding_dim: int = _spec(int, min=1)
     cell: str = _spec(str, choices=("gru", "lstm", "rnn"))
@@ -54,6 +56,7 @@ class TrainParams:
     num_steps: int = _spec(int, min=1)
     batch_size: int = _spec(int, min=1)
     epochs: int = _spec(int, min=1)
+    optimizer: str = _spec(str, choices=("adam", "sgd"))
     lr: float = _spec(float, min=0.0, min_open=True)
     lr_decay: float = _spec(float, min=0.0, max=1.0, min_open=True)
     clip_norm: float = _spec(float, min=0.0, min_open=True)
@@ -84,7 +87,7 @@ class DynamicParams:
 class GenerateParams:
     prefixes: list = _spec(list)
     length: int = _spec(int, min=1, max=MAX_GENERATE_LENGTH)
-    temperature: float = _spec(float, min=0.0, min_open=True)
+    temperature: float = _spec(float, min=MIN_TEMPERATURE)
     top_k: int = _spec(int, min=0)
     seed: int = _spec(int, min=0)
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm.batching import consecutive_windows
+from charlm.batching import consecutive_windows, windows_per_epoch
 from charlm.errors import UserError
 from charlm.evaluation import Scorer, perplexity
 from charlm.model import get_weights
 from charlm.params import TrainParams
 from charlm.tf_runtime import keras, tf
+from charlm.vocab import UNK_ID
 
 
 @dataclass
@@ -41,12 +42,36 @@ def log_epoch(row: dict, epochs: int, seconds: float, chars_per_second: float) -
 
 
 def make_optimizer(params: TrainParams):
-    return keras.optimizers.Adam(learning_rate=params.lr, global_clipnorm=params.clip_norm,
-                                 weight_decay=params.weight_decay or None)
+    """Adam, or plain SGD as the book trains (lr 100 with the gradient's global norm clipped at 0.01)."""
+    optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[params.optimizer]
+    return optimizer(learning_rate=params.lr, global_clipnorm=params.clip_norm, weight_decay=params.weight_decay or None)
+
+
+def check_train_length(n_chars: int, params: TrainParams) -> None:
+    """Fail before the first epoch, not midway, if the shortest epoch the offsets allow has no window."""
+    largest_offset = params.num_steps - 1 if params.random_offset else 0
+    if windows_per_epoch(n_chars - largest_offset, params.batch_size, params.num_steps) < 1:
+        need = params.batch_size * params.num_steps + 1 + largest_offset
+        raise UserError(f"the train part ({n_chars} characters) is too short: train.batch_size={params.batch_size} "
+                        f"streams of one train.num_steps={params.num_steps} window need {need} characters"
+                        f"{' with the largest random offset' if largest_offset else ''}; lower them or use more text")
+
+
+def train_perplexity(window_losses: np.ndarray, targets: np.ndarray, unk_share: int) -> float:
+    """The epoch's training perplexity on the fixed class set that validation uses.
+
+    The loss is over the folded vocabulary; a target read as `<unk>` gets only an even share of
+    `<unk>`'s probability on the class set, as `vocab.share_unk` does. Every window holds the same
+    number of targets, so the mean over windows is the mean over characters. It is still the
+    running loss of training (weights moving, dropout on), the book's measure.
+    """
+    unk_fraction = float(np.mean(targets == UNK_ID))
+    return float(np.exp(np.mean(window_losses) + unk_fraction * np.log(unk_share)))
 
 
 def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainParams, unk_share: int,
           on_epoch=log_epoch, checkpoint=None) -> TrainResult:
+    check_train_length(len(train_ids), params)
     optimizer = make_optimizer(params)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -95,7 +120,8 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
                             f"lower train.lr or train.clip_norm")
         chars_trained += inputs.size
         train_seconds += seconds
-        row = {"epoch": epoch, "lr": float(optimizer.learning_rate.numpy()), "train_perplexity": float(np.exp(np.mean(losses))),
+        row = {"epoch": epoch, "lr": float(optimizer.learning_rate.numpy()),
+               "train_perplexity": train_perplexity(losses, targets, unk_share),
                "valid_perplexity": perplexity(scorer.target_log_probs(valid_ids)) if scorer else None}
         loop["history"].append(row)
         on_epoch(row, params.epochs, seconds, inputs.size / seconds)

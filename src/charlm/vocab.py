@@ -85,6 +85,9 @@ def build_vocabulary(train_text: str, min_count: int = 1) -> Vocabulary:
     counts = Counter(train_text)
     kept = sorted(ch for ch, n in counts.items() if n >= min_count)
     folded = sorted(ch for ch, n in counts.items() if n < min_count)
+    if not kept:  # a vocabulary of <unk> alone could only ever predict <unk>
+        raise UserError(f"vocab.min_count={min_count} folds every character into <unk> (the most frequent train "
+                        f"character occurs {max(counts.values(), default=0)} times); lower it")
     return Vocabulary((UNK, *kept), tuple(folded))
 
 

@@ -1,0 +1,21 @@
+import os
+import stat
+
+import pytest
+
+from charlm.io import write_json, write_text
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_mode_the_umask_gives(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        write_text(tmp_path / "a.txt", "分开")
+        write_json(tmp_path / "b.json", {"a": 1})
+        assert os.umask(umask) == umask  # writing left the umask as it was
+    finally:
+        os.umask(previous)
+    for name in ("a.txt", "b.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "分开"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
