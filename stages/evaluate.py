@@ -1,4 +1,6 @@
-"""Stage 4: model -> metrics/eval.json: perplexity of the network, a Kneser-Ney n-gram and their mixture.
+"""Stage 4: model -> metrics/eval.json: perplexity of the network, a Kneser-Ney n-gram and their
+mixture, static (from the train part alone) and adaptive (learning from the held-out text as it is
+read), beside what xz pays for the same text.
 
 Every number is scored on one fixed class set (every train character plus one class for unseen
 ones), so it stays comparable across vocabulary settings. The mixture weight is fit on validation
@@ -18,10 +20,13 @@ SPLITS = ("train", "valid", "test")
 
 def main() -> None:
     p = params.load("evaluate")
+    dynamic = params.load("dynamic")
     vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
     ids = {split: load_array(f"{PROCESSED}/{split}.npy", "vocab") for split in SPLITS}
     classes = {split: load_array(f"{PROCESSED}/{split}_classes.npy", "vocab") for split in SPLITS}
 
+    from charlm.adaptive import AdaptiveModels, AdaptiveSettings, held_out_log_probs
+    from charlm.compression import conditional_perplexity
     from charlm.interpolation import fit_weight
     from charlm.scoring import ScoringModels, perplexities, with_mixture
 
@@ -36,10 +41,25 @@ def main() -> None:
         weight = round(fit_weight(scores["valid"]["network"], scores["valid"]["ngram"]), 4)
         report["mixture"] = {s: perplexities(with_mixture(scores[s], weight))["mixture"] for s in ("valid", "test")}
         report["mixture"]["network_weight"] = weight
+
+    # Adaptive: the held-out text read as one stream, every model learning as it reads.
+    settings = AdaptiveSettings(p.adaptive_ngram_order, p.adaptive_ngram_discount, p.local_ngram_order,
+                                dynamic.segment, dynamic.lr, dynamic.decay, p.mixer_lr)
+    adaptive = AdaptiveModels(models.network.model, vocab.unk_share, vocab.class_count, ids["train"],
+                              classes["train"], settings)
+    held_out = held_out_log_probs(adaptive, ids, classes)
+    report["adaptive"] = {name: perplexities(by_part) for name, by_part in held_out.items()}
+    # What xz pays for each part given all the text before it.
+    texts = {split: read_text(f"{PROCESSED}/{split}.txt", "vocab") for split in SPLITS}
+    xz = {"valid": conditional_perplexity(texts["train"], texts["valid"]),
+          "test": conditional_perplexity(texts["train"] + texts["valid"], texts["test"])}
+    report["adaptive"]["xz"] = {s: None if value is None else round(value, 4) for s, value in xz.items()}
     write_json(METRICS_PATH, report)
     for name in ("perplexity", "ngram", "mixture"):
         if name in report:
             print(f"evaluate: {name:<10} " + ", ".join(f"{k} {v}" for k, v in report[name].items()))
+    for name, figures in report["adaptive"].items():
+        print(f"evaluate: adaptive {name:<13} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 
 if __name__ == "__main__":

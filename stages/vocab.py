@@ -17,6 +17,8 @@ def main() -> None:
     write_text(f"{PROCESSED}/vocab.json", vocab.to_json())
     classes = vocab.class_vocabulary()
     for name in ("train", "valid", "test"):
+        # The part's text as it is, for what reads characters rather than ids (xz's yardstick).
+        write_text(f"{PROCESSED}/{name}.txt", getattr(splits, name))
         save_array(f"{PROCESSED}/{name}.npy", vocab.encode(getattr(splits, name)))
         # The same text over the fixed class set, unfolded, for the n-gram baseline.
         save_array(f"{PROCESSED}/{name}_classes.npy", classes.encode(getattr(splits, name)))

@@ -38,7 +38,9 @@ def tiny_params() -> dict:
                   "num_layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0, "tie_embeddings": False,
                   "num_steps": 8, "batch_size": 4, "epochs": 2, "optimizer": "adam", "lr": 0.01, "lr_decay": 1.0,
                   "clip_norm": 1.0, "weight_decay": 0.0, "random_offset": True, "patience": 0},
-        "evaluate": {"ngram_order": 3, "ngram_discount": 0.75},
+        "evaluate": {"ngram_order": 3, "ngram_discount": 0.75, "adaptive_ngram_order": 4,
+                     "adaptive_ngram_discount": 0.8, "local_ngram_order": 3, "mixer_lr": 0.05},
+        "dynamic": {"segment": 5, "lr": 0.01, "decay": 0.01},
         "generate": {"prefixes": ["分开", "不分开"], "length": 10, "temperature": 0.8, "top_k": 5, "seed": 0},
     }
 

@@ -19,7 +19,7 @@ def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     assert list(stages) == STAGES
     for name, stage in stages.items():
-        assert stage["params"] == params.section_keys(name), name
+        assert stage["params"] == params.stage_keys(name), name
 
 
 def test_stage_commands_run_the_installed_package_without_pythonpath():
@@ -65,16 +65,19 @@ def reproduced(tmp_path_factory):
     return repo
 
 
-def test_each_stage_runs_with_only_its_own_params_section(reproduced, tmp_path):
+def test_each_stage_runs_with_only_the_params_sections_it_reads(reproduced, tmp_path):
     repo = reproduced.copy(tmp_path / "repo")
     for name in STAGES:
-        (repo.path / "params.yaml").write_text(yaml.safe_dump({name: tiny_params()[name]}, allow_unicode=True))
+        sections = {section: tiny_params()[section] for section in params.STAGE_SECTIONS[name]}
+        (repo.path / "params.yaml").write_text(yaml.safe_dump(sections, allow_unicode=True))
         result = repo.stage(name)
         assert result.returncode == 0, f"{name}: {result.stderr}"
 
 
 @pytest.mark.parametrize("change, named, ran", [
     ({"generate.temperature": 1.3}, {"generate"}, ["generate"]),
+    ({"evaluate.mixer_lr": 0.5}, {"evaluate"}, ["evaluate"]),
+    ({"dynamic.lr": 0.5}, {"evaluate"}, ["evaluate"]),
     ({"train.lr": 0.02}, {"train"}, DOWNSTREAM),
     ({"vocab.valid_fraction": 0.2, "vocab.test_fraction": 0.05}, {"vocab"}, ["vocab", *DOWNSTREAM]),
 ])

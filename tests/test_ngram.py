@@ -58,3 +58,83 @@ def test_a_weight_of_zero_or_one_is_one_model_alone_without_warnings():
         warnings.simplefilter("error")
         np.testing.assert_allclose(mix(a, b, 1.0), a)
         np.testing.assert_allclose(mix(a, b, 0.0), b)
+
+
+def reference_prob(documents: list[list[int]], vocab_size: int, order: int, discount: float,
+                   history: tuple[int, ...], token: int) -> float:
+    """Interpolated Kneser-Ney from its definition, counting the documents from scratch."""
+    def count(n: int, gram: tuple[int, ...]) -> int:
+        if n == order:  # raw count
+            return sum(tuple(doc[i:i + n]) == gram for doc in documents for i in range(len(doc) - n + 1))
+        lefts = {(doc[i - 1] if i else None) for doc in documents for i in range(len(doc) - n + 1)
+                 if tuple(doc[i:i + n]) == gram}
+        return len(lefts)
+
+    def prob(h: tuple[int, ...], n: int) -> float:
+        if n == 0:
+            return 1.0 / vocab_size
+        lower = prob(h[1:], n - 1)
+        followers = [count(n, h + (w,)) for w in range(vocab_size)]
+        total = sum(followers)
+        if total == 0:
+            return lower
+        types = sum(c > 0 for c in followers)
+        return (max(followers[token] - discount, 0) + discount * types * lower) / total
+
+    h = tuple(history[-(order - 1):]) if order > 1 else ()
+    return prob(h, len(h) + 1)
+
+
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_adaptive_scores_follow_from_the_definition(order):
+    rng = np.random.default_rng(order)
+    train, read = [list(rng.integers(1, 4, 40)), list(rng.integers(0, 5, 25))]
+    model = KneserNey(np.array(train), vocab_size=5, order=order, discount=0.7)
+    log_probs = model.target_log_probs(np.array(read), adapt=True)
+    expected = [math.log(reference_prob([train, read[:t]], 5, order, 0.7, tuple(read[max(0, t - order + 1):t]), read[t]))
+                for t in range(1, len(read))]
+    np.testing.assert_allclose(log_probs, expected, rtol=1e-12)
+
+
+def test_incremental_counts_equal_counts_rebuilt_from_scratch():
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 6, 500)
+    incremental = KneserNey(ids[:200], vocab_size=6, order=5, discount=0.8)
+    incremental.target_log_probs(ids[200:], adapt=True)
+    rebuilt = KneserNey(ids[:200], vocab_size=6, order=5, discount=0.8)
+    # A document read adaptively is counted as a document of its own.
+    seq = [int(i) for i in ids[200:]]
+    scratch = KneserNey(np.array([], dtype=int), vocab_size=6, order=5, discount=0.8)
+    for doc in ([int(i) for i in ids[:200]], seq):
+        for t in range(len(doc)):
+            scratch.add(doc, t)
+    for t in range(len(seq)):
+        rebuilt.add(seq, t)
+    for model in (rebuilt, scratch):
+        assert model.counts == incremental.counts
+        assert model.totals == incremental.totals and model.types == incremental.types
+
+
+def test_static_scoring_leaves_the_counts_alone(bigram):
+    before = [dict(c) for c in bigram.counts]
+    bigram.target_log_probs(np.array([B, B, B, A]))
+    assert bigram.counts == before
+
+
+def test_changing_a_character_leaves_every_earlier_score_unchanged():
+    rng = np.random.default_rng(4)
+    train, read = rng.integers(0, 5, 100), rng.integers(0, 5, 60)
+    changed = read.copy()
+    changed[30] = (read[30] + 1) % 5
+    scores = [KneserNey(train, 5, 4, 0.8).target_log_probs(r, adapt=True) for r in (read, changed)]
+    # log_probs[i] scores character i + 1: characters 1..29 come before position 30.
+    np.testing.assert_array_equal(scores[0][:29], scores[1][:29])
+    assert scores[0][29] != scores[1][29]
+
+
+def test_longest_context_reports_how_much_history_was_seen():
+    model = KneserNey(np.array([A, B, A, B, UNK]), vocab_size=3, order=3, discount=0.5)
+    assert model.longest_context((A, B)) == (2, 2, 2)      # "ab" was followed by a and by <unk>
+    assert model.longest_context((B, A)) == (2, 1, 1)      # "ba" was followed once, by b
+    assert model.longest_context((UNK, A)) == (1, 2, 1)    # "ua" never seen; "a" followed by b (two left contexts)
+    assert model.longest_context((UNK, UNK))[0] == 0

@@ -70,6 +70,18 @@ class TrainParams:
 class EvaluateParams:
     ngram_order: int = _spec(int, min=1, max=10)
     ngram_discount: float = _spec(float, min=0.0, max=1.0, min_open=True, max_open=True)
+    adaptive_ngram_order: int = _spec(int, min=1, max=32)
+    adaptive_ngram_discount: float = _spec(float, min=0.0, max=1.0, min_open=True, max_open=True)
+    local_ngram_order: int = _spec(int, min=1, max=32)
+    mixer_lr: float = _spec(float, min=0.0)
+
+
+@dataclass(frozen=True)
+class DynamicParams:
+    """Dynamic evaluation of the network, shared by `evaluate` and an adaptive `generate`."""
+    segment: int = _spec(int, min=1, max=1000)
+    lr: float = _spec(float, min=0.0)
+    decay: float = _spec(float, min=0.0)
 
 
 @dataclass(frozen=True)
@@ -86,13 +98,28 @@ SECTIONS = {
     "vocab": VocabParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
+    "dynamic": DynamicParams,
     "generate": GenerateParams,
+}
+
+# The sections each stage reads: its own, and the shared ones it needs.
+STAGE_SECTIONS = {
+    "unzip": ("unzip",),
+    "vocab": ("vocab",),
+    "train": ("train",),
+    "evaluate": ("evaluate", "dynamic"),
+    "generate": ("generate",),
 }
 
 
 def section_keys(section: str) -> list[str]:
-    """The dotted keys a section holds, as `dvc.yaml` must declare them."""
+    """The dotted keys a section holds."""
     return [f"{section}.{f.name}" for f in dataclasses.fields(SECTIONS[section])]
+
+
+def stage_keys(stage: str) -> list[str]:
+    """The dotted keys a stage reads, as `dvc.yaml` must declare them."""
+    return [key for section in STAGE_SECTIONS[stage] for key in section_keys(section)]
 
 
 def load(section: str, path: str | Path = DEFAULT_PATH):
