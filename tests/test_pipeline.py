@@ -114,6 +114,19 @@ def test_charlm_score_of_the_test_part_prints_evals_test_perplexities(reproduced
     assert from_stdin.stdout == out
 
 
+def test_eval_reports_adaptive_figures_that_charlm_score_reproduces(reproduced):
+    adaptive = reproduced.json("metrics/eval.json")["adaptive"]
+    assert set(adaptive) == {"network", "ngram", "local_ngram", "mixture", "fixed_mixture", "xz"}
+    for figures in adaptive.values():
+        assert set(figures) == {"valid", "test"} and all(value > 1 for value in figures.values())
+    # The validation part is read first from the trained state, so reading it alone gives its figures.
+    out = reproduced.charlm("score", "--adaptive", "data/processed/valid.txt").stdout
+    printed = {line.rsplit(" perplexity ")[0].strip(): float(line.split(" perplexity ")[1].split()[0])
+               for line in out.splitlines()[1:] if " perplexity " in line}
+    for name in ("network", "ngram", "local_ngram", "mixture"):
+        assert printed[f"adaptive {name}"] == pytest.approx(adaptive[name]["valid"], rel=1e-5), name
+
+
 def test_charlm_score_per_char_lists_every_character_most_surprising_first(reproduced):
     text = _test_part(reproduced)[:40]
     (reproduced.path / "short.txt").write_text(text, encoding="utf-8")

@@ -26,6 +26,12 @@ class AdaptiveSettings:
     dynamic_decay: float
     mixer_lr: float
 
+    @classmethod
+    def from_params(cls, evaluate, dynamic) -> "AdaptiveSettings":
+        """From the `evaluate` and `dynamic` params sections (charlm.params)."""
+        return cls(evaluate.adaptive_ngram_order, evaluate.adaptive_ngram_discount, evaluate.local_ngram_order,
+                   dynamic.segment, dynamic.lr, dynamic.decay, evaluate.mixer_lr)
+
 
 def held_out_stream(valid: np.ndarray, test: np.ndarray) -> np.ndarray:
     return np.concatenate([valid, test]).astype(np.int32)

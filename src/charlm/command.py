@@ -93,12 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--newlines", choices=("spaces", "keep"), default=None,
                        help="turn line breaks into spaces, or keep them (default: as unzip.newlines_to_spaces in "
                             "--params, the way the model's corpus was read)")
+    score.add_argument("--adaptive", action="store_true",
+                       help="also score with the models learning from the text as they read it, as evaluate's "
+                            "adaptive figures (dynamic evaluation, n-gram counts updated as it reads, a local "
+                            "n-gram, their online mixture; settings from evaluate.* and dynamic.* in --params); "
+                            "the text is read alone, from the trained state")
     score.add_argument("--per-char", action="store_true",
                        help="also list each character's cost in bits under every model, the most surprising first")
     _add_model_options(score)
     score.add_argument("--params", default=params.DEFAULT_PATH, metavar="FILE",
-                       help="params file giving the n-gram's order and discount (evaluate.*) and the newline "
-                            "handling (unzip.newlines_to_spaces) (default: %(default)s)")
+                       help="params file giving the n-gram's order and discount (evaluate.*), the newline "
+                            "handling (unzip.newlines_to_spaces) and, with --adaptive, dynamic.* "
+                            "(default: %(default)s)")
     score.add_argument("--metrics", default=DEFAULT_EVAL_METRICS, metavar="FILE",
                        help="the evaluate stage's metrics, holding the mixture weight (default: %(default)s)")
     score.set_defaults(run=_score)
@@ -110,7 +116,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="folder of the trained model, weights.safetensors and config.json (default: %(default)s)")
     parser.add_argument("--data", default=DEFAULT_DATA_DIR, metavar="DIR",
                         help="folder of the vocab stage's outputs the model was trained with: vocab.json "
-                             "(and train_classes.npy for score) (default: %(default)s)")
+                             "(and train_classes.npy for score, train.npy for score --adaptive) (default: %(default)s)")
 
 
 def _generate(args) -> None:
@@ -156,10 +162,18 @@ def _score(args) -> None:
     log_probs = models.log_probs(*models.encode(text))
     if weight is not None:
         log_probs = with_mixture(log_probs, weight)
+    if args.adaptive:
+        from charlm.adaptive import AdaptiveModels, AdaptiveSettings
+
+        settings = AdaptiveSettings.from_params(evaluate, params.load("dynamic", args.params))
+        adaptive = AdaptiveModels(models.network.model, vocab.unk_share, vocab.class_count,
+                                  load_array(f"{args.data}/train.npy", "vocab"), train_classes, settings)
+        log_probs.update({f"adaptive {name}": values for name, values in adaptive.read(*models.encode(text)).items()})
     print(f"{len(text) - 1:,} characters scored (each after the first), {vocab.class_count:,} classes")
+    width = max(map(len, log_probs))
     for name, value in perplexities(log_probs).items():
         note = f"  (network weight {weight}, fit on validation, from {args.metrics})" if name == "mixture" else ""
-        print(f"{name:<8} perplexity {value}{note}")
+        print(f"{name:<{width}} perplexity {value}{note}")
     if args.per_char:
         _print_costs(text, log_probs)
 
