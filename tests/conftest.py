@@ -39,7 +39,8 @@ def tiny_params() -> dict:
                   "num_steps": 8, "batch_size": 4, "epochs": 2, "lr": 0.01, "lr_decay": 1.0,
                   "clip_norm": 1.0, "weight_decay": 0.0, "random_offset": True, "patience": 0},
         "evaluate": {"ngram_order": 3, "ngram_discount": 0.75},
-        "generate": {"prefixes": ["分开", "不分开"], "length": 10, "temperature": 0.8, "top_k": 5, "seed": 0},
+        "generate": {"prefixes": ["分开", "不分开"], "length": 10, "temperature": 0.8, "top_k": 5, "seed": 0,
+                     "num_samples": 2},
     }
 
 

@@ -31,6 +31,7 @@ def test_integer_accepted_where_a_number_is_expected(tmp_path):
     ({"vocab.valid_fraction": 0.6, "vocab.test_fraction": 0.5}, "must be < 1 so that the train part is not empty"),
     ({"generate.temperature": 0}, "'generate.temperature' must be > 0.0"),
     ({"generate.top_k": -1}, "'generate.top_k' must be >= 0"),
+    ({"generate.num_samples": 0}, "'generate.num_samples' must be >= 1 and <= 1024"),
     ({"generate.length": 10**6}, "'generate.length' must be >= 1 and <= 10000"),
     ({"generate.prefixes": [""]}, "must hold non-empty strings"),
     ({"generate.prefixes": []}, "'generate.prefixes' is empty"),

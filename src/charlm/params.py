@@ -18,6 +18,7 @@ from charlm.errors import UserError
 DEFAULT_PATH = "params.yaml"
 MAX_GENERATE_LENGTH = 10_000
 MAX_PREFIX_LENGTH = 1_000
+MAX_SAMPLES = 1_024
 
 
 def _spec(kind, *, min=None, max=None, min_open=False, max_open=False, choices=None, optional=False):
@@ -75,6 +76,7 @@ class GenerateParams:
     temperature: float = _spec(float, min=0.0, min_open=True)
     top_k: int = _spec(int, min=0)
     seed: int = _spec(int, min=0)
+    num_samples: int = _spec(int, min=1, max=MAX_SAMPLES)
 
 
 SECTIONS = {
