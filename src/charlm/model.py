@@ -108,13 +108,16 @@ class CharRNN(keras.Model):
         return self.embedding(ids) if self.embedding is not None else tf.one_hot(ids, self.config.vocab_size)
 
     def _logits(self, x):
-        if self.head is None:
-            return tf.matmul(x, self.embedding.embeddings, transpose_b=True) + self.output_bias
-        return self.head(x)
+        if self.head is None:  # a sublayer's weight is not cast to the compute dtype outside it
+            logits = tf.matmul(x, tf.cast(self.embedding.embeddings, x.dtype), transpose_b=True) + self.output_bias
+        else:
+            logits = self.head(x)
+        return tf.cast(logits, tf.float32)  # under bf16 mixed precision, the loss and scores stay fp32
 
     def initial_states(self, batch_size: int):
         n = self.config.num_layers * self.config.states_per_layer
-        return [tf.zeros((batch_size, self.config.hidden_size)) for _ in range(n)]
+        # The compute dtype: float32, or bfloat16 under mixed precision (measured by benchmarks/run.py).
+        return [tf.zeros((batch_size, self.config.hidden_size), self.compute_dtype) for _ in range(n)]
 
 
 def _recurrent_layer(config: ModelConfig, name: str, first: bool):
