@@ -51,7 +51,8 @@ def test_every_output_and_metric_is_written(reproduced):
     assert mixture["valid"] <= min(ngram["valid"], evaluation["perplexity"]["valid"]) * 1.0001
 
     samples = (path / "reports/samples.md").read_text(encoding="utf-8")
-    assert "## 分开" in samples and "## 不分开" in samples and "- greedy: 分开" in samples and "- sampled: 不分开" in samples
+    assert "## 分开" in samples and "## 不分开" in samples and "- greedy: 分开" in samples
+    assert samples.count("- sampled: 不分开") == 2  # generate.num_samples
 
 
 def test_metrics_and_plots_commands_work(reproduced):
