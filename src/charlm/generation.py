@@ -21,6 +21,8 @@ SIGNATURE = (
     tf.TensorSpec([], tf.int64, name="seed"),
     tf.TensorSpec([], tf.int32, name="num_samples"),
 )
+# A second signature, "next-character probabilities after a prefix", would wrap
+# `next_character_probabilities` with the first entry of SIGNATURE.
 
 
 def read_prefix(model, prefix_ids, num_samples):
@@ -83,7 +85,8 @@ def _without_unk(logits):
 
 
 class Generator:
-    """Strings in, strings out, over the one compiled loop."""
+    """Strings in, strings out, over the one compiled loop. Graph mode by default: XLA recompiles
+    for every new prefix length and samples with a sort (see the README's Speed section)."""
 
     def __init__(self, model, vocab: Vocabulary, jit_compile: bool = False):
         self.vocab = vocab
