@@ -30,7 +30,7 @@ class GRU(keras.layers.Layer):
         self.vocab_size = vocab_size
         self.seed_generator = keras.random.SeedGenerator() if recurrent_dropout > 0 else None
 
-    def build(self, input_shape, *args, **kwargs):
+    def build(self, input_shape):
         n = 3 * self.units  # update gate z, reset gate r, candidate c
         input_dim = self.vocab_size or input_shape[-1]
         self.kernel = self.add_weight(shape=(input_dim, n), initializer="glorot_uniform", name="kernel")
