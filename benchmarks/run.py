@@ -23,13 +23,14 @@ from charlm import params
 from charlm.batching import consecutive_windows
 from charlm.corpus import normalize, read_corpus
 from charlm.io import write_json
-from charlm.vocab import build_vocabulary
+from charlm.vocab import build_vocabulary, split_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
 EPOCHS = 6             # the first is warm-up (tracing and compiling)
 REFERENCE_EPOCHS = 3   # the eager loop is slow; its first epoch is warm-up too
 GENERATE_LENGTH = 500
+PRECISION_EPOCHS = 4   # default config, fp32 then bf16; the first epoch is warm-up
 RESULTS = ROOT / "benchmarks" / "results.json"
 
 
@@ -39,8 +40,8 @@ def book_corpus():
     return vocab, vocab.encode(text)
 
 
-def ours(vocab, ids, p):
-    """Median chars/s of the project's own training loop, epochs after the first."""
+def ours(vocab, ids, p, valid_ids=None):
+    """Median chars/s of the project's own training loop, epochs after the first; the model; the history."""
     from charlm.model import ModelConfig, build_model
     from charlm.tf_runtime import make_deterministic
     from charlm.training import train
@@ -48,9 +49,9 @@ def ours(vocab, ids, p):
     make_deterministic(p.seed)
     model = build_model(ModelConfig.for_training(p, vocab))
     speeds = []
-    train(model, ids, np.zeros(0, np.int32), p, vocab.unk_share,
-          on_epoch=lambda row, epochs, seconds, chars_per_second: speeds.append(chars_per_second))
-    return statistics.median(speeds[1:]), model
+    result = train(model, ids, np.zeros(0, np.int32) if valid_ids is None else valid_ids, p, vocab.unk_share,
+                   on_epoch=lambda row, epochs, seconds, chars_per_second: speeds.append(chars_per_second))
+    return statistics.median(speeds[1:]), model, result.history
 
 
 def reference(vocab, ids, p):
@@ -87,20 +88,60 @@ def reference(vocab, ids, p):
     return statistics.median(speeds[1:])
 
 
-def generation(model, vocab):
-    from charlm.sampling import Sampling, TextGenerator
+GENERATION_CASES = {  # name: (temperature, top_k, number of continuations)
+    "greedy": (0.0, 0, 1),
+    "sampled": (0.8, 10, 1),
+    "sampled_batch_64": (0.8, 10, 64),
+}
 
-    generator = TextGenerator(model, vocab)
-    generator.continue_text("分开", 20)  # warm-up: trace and compile the step
-    speeds = {}
-    for name, sampling in [("greedy", None), ("sampled", Sampling(temperature=0.8, top_k=10, seed=0))]:
-        runs = []
-        for _ in range(3):
+
+def generation(model, vocab):
+    """Median chars/s of continuations of 分开 in one compiled call, in graph mode and under XLA,
+    alternating."""
+    from charlm.generation import Generator
+
+    generators = {"graph": Generator(model, vocab), "xla": Generator(model, vocab, jit_compile=True)}
+    cases = [(mode, name) for mode in generators for name in GENERATION_CASES]
+    runs = {case: [] for case in cases}
+    for round in range(4):  # the first round is warm-up (tracing and compiling)
+        for mode, name in cases:
+            temperature, top_k, samples = GENERATION_CASES[name]
             start = time.perf_counter()
-            generator.continue_text("分开", GENERATE_LENGTH, *([sampling] if sampling else []))
-            runs.append(GENERATE_LENGTH / (time.perf_counter() - start))
-        speeds[name] = statistics.median(runs)
-    return speeds
+            generators[mode].continue_text("分开", GENERATE_LENGTH, temperature, top_k, 0, samples)
+            if round:
+                runs[(mode, name)].append(GENERATE_LENGTH * samples / (time.perf_counter() - start))
+    return {f"{name}{'' if mode == 'graph' else '_xla'}": statistics.median(speeds)
+            for (mode, name), speeds in runs.items()}
+
+
+def precision(vocab, train_ids, valid_ids, p):
+    """The default config trained in fp32 and in bf16 mixed precision (Keras's `mixed_bfloat16`:
+    products in bf16, weights, loss and optimizer in fp32): median chars/s after the first epoch
+    and the validation perplexity after each epoch."""
+    from charlm.tf_runtime import keras
+
+    results = {}
+    for policy in ["float32", "mixed_bfloat16"]:
+        keras.mixed_precision.set_dtype_policy(policy)
+        try:
+            speed, _, history = ours(vocab, train_ids, p, valid_ids)
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+        results[policy] = {"chars_per_second": speed, "valid_perplexity": [row["valid_perplexity"] for row in history]}
+    return results
+
+
+def cpu_description():
+    """The CPU's model name and the vector extensions that matter here (Linux's /proc/cpuinfo)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return {"model": platform.processor() or "unknown", "extensions": []}
+    info = dict(line.split(":", 1) for line in lines if ":" in line)
+    info = {key.strip(): value.strip() for key, value in info.items()}
+    flags = set(info.get("flags", "").split())
+    wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile"]
+    return {"model": info.get("model name", "unknown"), "extensions": [f for f in wanted if f in flags]}
 
 
 def stage_wall_times():
@@ -129,18 +170,26 @@ def main():
                        epochs=EPOCHS, optimizer="adam", lr=0.01, lr_decay=1.0, clip_norm=0.01, weight_decay=0.0,
                        random_offset=False, patience=0)
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+               "cpu": cpu_description(),
                "book_vocabulary": vocab.size}
     results["reference_one_hot"] = reference(vocab, ids, book)
-    results["ours_one_hot"], _ = ours(vocab, ids, book)
-    results["ours_embedding"], model = ours(vocab, ids, dataclasses.replace(book, input="embedding"))
+    results["ours_one_hot"], _, _ = ours(vocab, ids, book)
+    results["ours_embedding"], model, _ = ours(vocab, ids, dataclasses.replace(book, input="embedding"))
+    results["one_hot_over_embedding"] = results["ours_one_hot"] / results["ours_embedding"]
     results["ratio_one_hot"] = results["ours_one_hot"] / results["reference_one_hot"]
     results["ratio_embedding"] = results["ours_embedding"] / results["reference_one_hot"]
 
-    default = dataclasses.replace(params.load("train", ROOT / "params.yaml"), epochs=4, patience=0)
-    full_text = normalize(read_corpus(ROOT / "data/jaychou_lyrics.txt.zip", "jaychou_lyrics.txt"), True, None)
-    full_vocab = build_vocabulary(full_text)
-    results["ours_default_full_corpus"], _ = ours(full_vocab, full_vocab.encode(full_text), default)
     results["generate"] = generation(model, vocab)
+    default = dataclasses.replace(params.load("train", ROOT / "params.yaml"), epochs=PRECISION_EPOCHS, patience=0)
+    split = params.load("vocab", ROOT / "params.yaml")
+    parts = split_corpus(normalize(read_corpus(ROOT / "data/jaychou_lyrics.txt.zip", "jaychou_lyrics.txt"), True, None),
+                         split.valid_fraction, split.test_fraction)
+    full_vocab = build_vocabulary(parts.train, split.min_count)
+    results["precision_default"] = precision(full_vocab, full_vocab.encode(parts.train), full_vocab.encode(parts.valid),
+                                             default)
+    results["ours_default_full_corpus"] = results["precision_default"]["float32"]["chars_per_second"]
+    results["bf16_over_fp32"] = (results["precision_default"]["mixed_bfloat16"]["chars_per_second"]
+                                 / results["ours_default_full_corpus"])
     results["stage_seconds"] = stage_wall_times()
     results["repro_seconds"] = sum(results["stage_seconds"].values())
     write_json(RESULTS, json.loads(json.dumps(results), parse_float=lambda s: round(float(s), 2)))
@@ -148,18 +197,26 @@ def main():
 
 
 def print_table(r):
+    g, precision = r["generate"], r["precision_default"]
+    bf16 = precision["mixed_bfloat16"]
     rows = [
         ("training, book config, reference loop (the notebook's)", f"{r['reference_one_hot']:,.0f} chars/s"),
         ("training, book config, ours, one-hot", f"{r['ours_one_hot']:,.0f} chars/s  ({r['ratio_one_hot']:.1f}x)"),
         ("training, book config, ours, embedding", f"{r['ours_embedding']:,.0f} chars/s  ({r['ratio_embedding']:.1f}x)"),
-        ("training, default params, full corpus", f"{r['ours_default_full_corpus']:,.0f} chars/s"),
-        ("generation, 500 chars, greedy", f"{r['generate']['greedy']:,.0f} chars/s"),
-        ("generation, 500 chars, sampled", f"{r['generate']['sampled']:,.0f} chars/s"),
+        ("training, book config, one-hot / embedding", f"{r['one_hot_over_embedding']:.2f}x"),
+        ("training, default params, full corpus, fp32", f"{r['ours_default_full_corpus']:,.0f} chars/s"),
+        ("training, default params, full corpus, bf16 mixed", f"{bf16['chars_per_second']:,.0f} chars/s  "
+                                                              f"({r['bf16_over_fp32']:.2f}x fp32)"),
+        (f"validation perplexity after {len(bf16['valid_perplexity'])} epochs, fp32 / bf16",
+         f"{precision['float32']['valid_perplexity'][-1]:.2f} / {bf16['valid_perplexity'][-1]:.2f}"),
+        *[(f"generation, {GENERATE_LENGTH} chars, {name.replace('_', ' ')}", f"{speed:,.0f} chars/s")
+          for name, speed in g.items()],
         *[(f"stage {name} (wall, TensorFlow import included)", f"{s:.1f} s") for name, s in r["stage_seconds"].items()],
         ("whole default pipeline", f"{r['repro_seconds']:.1f} s"),
     ]
     width = max(len(name) for name, _ in rows)
     print(f"machine: {r['machine']}")
+    print(f"cpu: {r['cpu']['model']}; {' '.join(r['cpu']['extensions']) or 'no AVX2/AVX-512/AMX'}")
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
 

@@ -43,10 +43,8 @@ def main() -> None:
         report["mixture"]["network_weight"] = weight
 
     # Adaptive: the held-out text read as one stream, every model learning as it reads.
-    settings = AdaptiveSettings(p.adaptive_ngram_order, p.adaptive_ngram_discount, p.local_ngram_order,
-                                dynamic.segment, dynamic.lr, dynamic.decay, p.mixer_lr)
     adaptive = AdaptiveModels(models.network.model, vocab.unk_share, vocab.class_count, ids["train"],
-                              classes["train"], settings)
+                              classes["train"], AdaptiveSettings.from_params(p, dynamic))
     held_out = held_out_log_probs(adaptive, ids, classes)
     report["adaptive"] = {name: perplexities(by_part) for name, by_part in held_out.items()}
     # What xz pays for each part given all the text before it.

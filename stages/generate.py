@@ -19,12 +19,14 @@ def main() -> None:
     generator = load_generator(MODEL_DIR, vocab)
     warn_about_unknown_characters(generator, p.prefixes)
     greedy = continue_prefixes(generator, p.prefixes, p.length)
-    sampled = continue_prefixes(generator, p.prefixes, p.length, p.temperature, p.top_k, p.seed)
+    sampled = continue_prefixes(generator, p.prefixes, p.length, p.temperature, p.top_k, p.seed, p.num_samples)
+    samples = "" if p.num_samples == 1 else f", {p.num_samples} samples"
     lines = ["# Samples", "",
              f"{p.length} characters after each prefix: greedy (argmax, as the book does) and sampled "
-             f"(temperature {p.temperature}, top-k {p.top_k or 'off'}, seed {p.seed} + the prefix's position).", ""]
-    for prefix, greedy_text, sampled_text in zip(p.prefixes, greedy, sampled):
-        lines += [f"## {prefix}", "", f"- greedy: {greedy_text}", f"- sampled: {sampled_text}", ""]
+             f"(temperature {p.temperature}, top-k {p.top_k or 'off'}, seed {p.seed} + the prefix's position{samples}).",
+             ""]
+    for prefix, (greedy_text,), sampled_texts in zip(p.prefixes, greedy, sampled):
+        lines += [f"## {prefix}", "", f"- greedy: {greedy_text}", *(f"- sampled: {text}" for text in sampled_texts), ""]
     write_text(SAMPLES_PATH, "\n".join(lines))
     print("\n".join(lines))
 

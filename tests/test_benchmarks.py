@@ -24,9 +24,19 @@ def test_training_and_generation_benchmarks_run(monkeypatch):
     ids = vocab.encode(VERSE * 20)
     p = TrainParams(**{**tiny_params()["train"], "input": "one_hot", "epochs": 2})
     assert bench.reference(vocab, ids, p) > 0
-    speed, model = bench.ours(vocab, ids, p)
+    speed, model, _ = bench.ours(vocab, ids, p)
     assert speed > 0
-    assert all(s > 0 for s in bench.generation(model, vocab).values())
+    speeds = bench.generation(model, vocab)
+    assert len(speeds) == 6 and all(s > 0 for s in speeds.values())
+    precision = bench.precision(vocab, ids, ids[:60], p)
+    assert set(precision) == {"float32", "mixed_bfloat16"}
+    for measured in precision.values():
+        assert measured["chars_per_second"] > 0 and len(measured["valid_perplexity"]) == 2
+
+
+def test_cpu_is_described():
+    cpu = load_script("run").cpu_description()
+    assert cpu["model"] and isinstance(cpu["extensions"], list)
 
 
 def test_training_step_levers_run(monkeypatch, capsys):

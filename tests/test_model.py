@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from charlm.errors import UserError
+from charlm.gru import gru_loop
 from charlm.model import CONFIG_FILE, WEIGHTS_FILE, ModelConfig, build_model, get_weights, load_model, save_model
 from charlm.tf_runtime import make_deterministic, tf
 
@@ -67,3 +68,22 @@ def test_tied_embeddings_share_one_matrix_for_input_and_output(tmp_path):
     save_model(model, tmp_path)
     loaded = load_model(tmp_path, "abc")
     np.testing.assert_allclose(loaded(ids, loaded.initial_states(1))[0], changed, rtol=1e-6)
+
+
+def test_one_hot_input_is_a_row_lookup_equal_to_the_one_hot_product():
+    make_deterministic(0)
+    model = build_model(config(input="one_hot", num_layers=2))
+    ids = tf.constant([[1, 2, 3, 0, 11], [5, 5, 4, 7, 9]])
+    states = [tf.random.normal((2, 8)) for _ in range(2)]
+    gru = model.rnns[0]
+    kernel, bias = gru.kernel.numpy(), gru.bias.numpy()
+    one_hot = np.eye(12, dtype=np.float32)[ids.numpy()]
+    np.testing.assert_array_equal(gru.project(ids), one_hot @ kernel + bias[0])
+    # The whole forward pass, against the same layers fed the one-hot product.
+    x, h = gru.call(ids, [states[0]])
+    projected = tf.einsum("btd,dk->tbk", one_hot, gru.kernel) + gru.bias[0]
+    expected = gru_loop(projected, states[0], tf.convert_to_tensor(gru.recurrent_kernel), gru.bias[1], tf.ones((2, 8)))
+    np.testing.assert_array_equal(x, tf.transpose(expected, (1, 0, 2)))
+    logits, _ = model(ids, states)
+    step_logits, _ = model.step(ids[:, 0], states)
+    np.testing.assert_allclose(step_logits, logits[:, 0], rtol=1e-5, atol=1e-6)

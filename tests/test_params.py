@@ -33,6 +33,7 @@ def test_integer_accepted_where_a_number_is_expected(tmp_path):
     ({"generate.temperature": 1.0e-308}, "'generate.temperature' must be >= 0.01, got 1e-308"),
     ({"train.seed": 2**32}, "'train.seed' must be >= 0 and <= 4294967295, got 4294967296"),
     ({"generate.top_k": -1}, "'generate.top_k' must be >= 0"),
+    ({"generate.num_samples": 0}, "'generate.num_samples' must be >= 1 and <= 1024"),
     ({"generate.length": 10**6}, "'generate.length' must be >= 1 and <= 10000"),
     ({"generate.prefixes": [""]}, "must hold non-empty strings"),
     ({"generate.prefixes": []}, "'generate.prefixes' is empty"),

@@ -53,7 +53,8 @@ def test_every_output_and_metric_is_written(reproduced):
     assert mixture["valid"] <= min(ngram["valid"], evaluation["perplexity"]["valid"]) * 1.0001
 
     samples = (path / "reports/samples.md").read_text(encoding="utf-8")
-    assert "## 分开" in samples and "## 不分开" in samples and "- greedy: 分开" in samples and "- sampled: 不分开" in samples
+    assert "## 分开" in samples and "## 不分开" in samples and "- greedy: 分开" in samples
+    assert samples.count("- sampled: 不分开") == 2  # generate.num_samples
 
 
 def test_metrics_and_plots_commands_work(reproduced):
@@ -85,9 +86,9 @@ def test_charlm_generate_prints_the_stages_greedy_and_sampled_lines(reproduced):
     samples = (reproduced.path / "reports/samples.md").read_text(encoding="utf-8")
     greedy = reproduced.charlm("generate", "分开", "--greedy", "--length", "10").stdout
     assert f"- greedy: {greedy}" in samples  # the command ends its line as samples.md does
-    # The stage's params: temperature 0.8, top-k 5, seed 0, prefixes 分开 and 不分开 in that order.
+    # The stage's params: temperature 0.8, top-k 5, seed 0, 2 samples, prefixes 分开 and 不分开 in that order.
     sampled = reproduced.charlm("generate", "分开", "不分开", "--temperature", "0.8", "--top-k", "5", "--seed", "0",
-                                "--length", "10").stdout.splitlines()
+                                "--num-samples", "2", "--length", "10").stdout.splitlines()
     assert sampled == [line.removeprefix("- sampled: ") for line in samples.splitlines() if line.startswith("- sampled: ")]
     several = reproduced.charlm("generate", "分开", "--length", "10", "--num-samples", "3").stdout.splitlines()
     assert len(several) == 3 and all(text.startswith("分开") and len(text) == 12 for text in several)

@@ -4,7 +4,7 @@ import pytest
 from charlm.errors import UserError
 from charlm.model import ModelConfig, build_model, get_weights
 from charlm.params import TrainParams
-from charlm.sampling import TextGenerator
+from charlm.generation import Generator
 from charlm.tf_runtime import make_deterministic
 from charlm.training import train, train_perplexity
 from charlm.vocab import build_vocabulary, share_unk
@@ -36,7 +36,7 @@ def test_small_book_protocol_converges_and_continues_the_lyrics():
     assert result.history[0]["train_perplexity"] > 20
     assert result.best["train_perplexity"] < 1.3
     assert result.best_epoch == 40  # no validation part: the last epoch is kept
-    continuation = TextGenerator(model, vocab).continue_text("分开", 20)
+    (continuation,) = Generator(model, vocab).continue_text("分开", 20)
     assert continuation in (VERSE * 3)  # greedy decoding replays the memorised verse
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from charlm import params
 from charlm.cli import run_stage
 from charlm.errors import UserError
-from charlm.params import MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH
+from charlm.params import MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH, MAX_SAMPLES
 
 DEFAULT_MODEL_DIR = "models"
 DEFAULT_DATA_DIR = "data/processed"
@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         "generate", help="continue each prefix with the trained network",
         description="Continue each PREFIX with the trained network through the generate stage's code: "
                     "`charlm generate 分开 --greedy --length 50` prints the stage's greedy line for 分开, and "
-                    "with the stage's prefixes, length, temperature, top-k and seed, the first sample of each "
-                    "prefix is the stage's sampled line. Each continuation is printed as soon as it is written.")
+                    "with the stage's prefixes, length, temperature, top-k, seed and number of samples, it prints "
+                    "the stage's sampled lines. Each continuation is printed as soon as it is written.")
     generate.add_argument("prefixes", nargs="+", metavar="PREFIX", help="text to continue (one or more)")
     generate.add_argument("--length", type=_int_range(1, MAX_GENERATE_LENGTH), default=50,
                           help="characters to write after each prefix (default: 50)")
@@ -74,10 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-k", type=_int_range(0), default=10,
                           help="sample among the K most probable characters only; 0 = all (default: 10)")
     generate.add_argument("--seed", type=_int_range(0), default=0,
-                          help="random seed; sample j of prefix i uses SEED + j * (number of prefixes) + i "
-                               "(default: 0)")
-    generate.add_argument("--num-samples", type=_int_range(1, 1000), default=1, metavar="M",
-                          help="continuations per prefix, each from its own seed (default: 1)")
+                          help="random seed; prefix i draws from SEED + i, as the stage does (default: 0)")
+    generate.add_argument("--num-samples", type=_int_range(1, MAX_SAMPLES), default=1, metavar="M",
+                          help="continuations per prefix, drawn together in one batch (default: 1)")
     _add_model_options(generate)
     generate.set_defaults(run=_generate)
 
@@ -132,10 +131,10 @@ def _generate(args) -> None:
     generator = load_generator(args.model, vocab)
     warn_about_unknown_characters(generator, args.prefixes)
     temperature = None if args.greedy else args.temperature
-    for i, prefix in enumerate(args.prefixes):
-        for sample in range(args.num_samples):
-            seed = args.seed + sample * len(args.prefixes) + i  # sample 0: seed + i, as the stage draws
-            [text] = continue_prefixes(generator, [prefix], args.length, temperature, args.top_k, seed)
+    for i, prefix in enumerate(args.prefixes):  # prefix i draws from seed + i, as the stage does
+        [texts] = continue_prefixes(generator, [prefix], args.length, temperature, args.top_k, args.seed + i,
+                                    args.num_samples)
+        for text in texts:
             print(text, flush=True)
 
 

@@ -21,28 +21,58 @@ class GRU(keras.layers.Layer):
     draws one mask per gate).
     """
 
-    def __init__(self, units: int, recurrent_dropout: float = 0.0, **kwargs):
+    def __init__(self, units: int, recurrent_dropout: float = 0.0, vocab_size: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.units = units
         self.recurrent_dropout = recurrent_dropout
+        # With a vocabulary size the layer reads character ids as one-hot input: a one-hot row
+        # times the kernel is that row of the kernel, so it is looked up, never multiplied.
+        self.vocab_size = vocab_size
         self.seed_generator = keras.random.SeedGenerator() if recurrent_dropout > 0 else None
 
     def build(self, input_shape):
         n = 3 * self.units  # update gate z, reset gate r, candidate c
-        self.kernel = self.add_weight(shape=(input_shape[-1], n), initializer="glorot_uniform", name="kernel")
+        input_dim = self.vocab_size or input_shape[-1]
+        self.kernel = self.add_weight(shape=(input_dim, n), initializer="glorot_uniform", name="kernel")
         self.recurrent_kernel = self.add_weight(shape=(self.units, n), initializer="orthogonal",
                                                 name="recurrent_kernel")
         self.bias = self.add_weight(shape=(2, n), initializer="zeros", name="bias")  # input bias, recurrent bias
 
-    def call(self, inputs, initial_state, training=False):
+    def project(self, inputs, input_scale=None):
+        """Inputs [..., input_dim] (or ids [...]) times the kernel plus the input bias: [..., 3 * units].
+        `input_scale` [..., 1] multiplies each one-hot input (dropout on one-hot input)."""
+        if self.vocab_size is None:
+            return tf.matmul(inputs, self.kernel) + self.bias[0]
+        rows = tf.gather(tf.convert_to_tensor(self.kernel), inputs)
+        return (rows if input_scale is None else rows * input_scale) + self.bias[0]
+
+    def call(self, inputs, initial_state, training=False, input_scale=None):
         (h0,) = initial_state
-        projected = tf.einsum("btd,dk->tbk", inputs, self.kernel) + self.bias[0]  # time-major for the loop
+        if self.vocab_size is None:
+            projected = tf.einsum("btd,dk->tbk", inputs, self.kernel) + self.bias[0]  # time-major for the loop
+        else:
+            projected = tf.transpose(self.project(inputs, input_scale), (1, 0, 2))
         mask = tf.ones_like(h0)
         if training and self.seed_generator is not None:
             mask = keras.random.dropout(mask, self.recurrent_dropout, seed=self.seed_generator)
         states = gru_loop(projected, h0, tf.convert_to_tensor(self.recurrent_kernel),
                           tf.convert_to_tensor(self.bias[1]), mask)
         return [tf.transpose(states, (1, 0, 2)), states[-1]]
+
+    def step(self, projected, h):
+        """One time step at inference, without the loop: projected inputs [batch, 3 * units] -> state."""
+        return gru_cell(projected, h, self.recurrent_kernel, self.bias[1])[0]
+
+
+def gru_cell(x, h, recurrent_kernel, recurrent_bias, mask=None):
+    """The GRU's equations for one step (x: the projected input); returns h and the gates the
+    backward pass needs (z, r, c and the candidate's recurrent part hc)."""
+    hz, hr, hc = tf.split(tf.matmul(h if mask is None else h * mask, recurrent_kernel) + recurrent_bias, 3, axis=-1)
+    xz, xr, xc = tf.split(x, 3, axis=-1)
+    z = tf.sigmoid(xz + hz)
+    r = tf.sigmoid(xr + hr)
+    c = tf.tanh(xc + r * hc)
+    return z * h + (1 - z) * c, z, r, c, hc
 
 
 @tf.custom_gradient
@@ -51,12 +81,7 @@ def gru_loop(projected, h0, recurrent_kernel, recurrent_bias, mask):
     [time, batch, units]. `mask` [batch, units] multiplies the state entering the recurrent product."""
 
     def step(t, h, x, *saved):
-        hz, hr, hc = tf.split(tf.matmul(h * mask, recurrent_kernel) + recurrent_bias, 3, axis=-1)
-        xz, xr, xc = tf.split(x, 3, axis=-1)
-        z = tf.sigmoid(xz + hz)
-        r = tf.sigmoid(xr + hr)
-        c = tf.tanh(xc + r * hc)
-        h = z * h + (1 - z) * c
+        h, z, r, c, hc = gru_cell(x, h, recurrent_kernel, recurrent_bias, mask)
         # The next step's input is read here and carried: XLA emits scalar code for gate
         # arithmetic that reads a slice at a loop-dependent index, and takes twice as long.
         x_next = projected[tf.minimum(t + 1, steps - 1)]

@@ -61,7 +61,7 @@ class CharRNN(keras.Model):
         self.config = config
         self.embedding = (keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")
                           if config.input == "embedding" else None)
-        self.rnns = [_recurrent_layer(config, f"{config.cell}_{i}") for i in range(config.num_layers)]
+        self.rnns = [_recurrent_layer(config, f"{config.cell}_{i}", i == 0) for i in range(config.num_layers)]
         self.dropout = keras.layers.Dropout(config.dropout, name="dropout")
         if config.tie_embeddings:  # logits = h E^T + b: one matrix for input and output
             self.head = None
@@ -70,27 +70,61 @@ class CharRNN(keras.Model):
             self.head = keras.layers.Dense(config.vocab_size, name="logits")
 
     def call(self, ids, states, training=False):
-        x = self.embedding(ids) if self.embedding is not None else tf.one_hot(ids, self.config.vocab_size)
-        x = self.dropout(x, training=training)
         k = self.config.states_per_layer
         new_states = []
         for i, rnn in enumerate(self.rnns):
-            x, *layer_states = rnn(x, initial_state=list(states[i * k:(i + 1) * k]), training=training)
+            layer_states = list(states[i * k:(i + 1) * k])
+            if i == 0 and self._reads_ids:
+                # Dropout on a one-hot input keeps or drops its one non-zero entry: one draw per character.
+                keep = self.dropout(tf.ones(tf.concat([tf.shape(ids), [1]], 0)), training=training) if training and self.config.dropout else None
+                x, *layer_states = rnn(ids, initial_state=layer_states, training=training, input_scale=keep)
+            else:
+                if i == 0:
+                    x = self.dropout(self._input_vectors(ids), training=training)
+                x, *layer_states = rnn(x, initial_state=layer_states, training=training)
             new_states.extend(layer_states)
             x = self.dropout(x, training=training)
-        if self.head is None:
-            return tf.matmul(x, self.embedding.embeddings, transpose_b=True) + self.output_bias, new_states
-        return self.head(x), new_states
+        return self._logits(x), new_states
+
+    def step(self, ids, states):
+        """One character per row at inference, ids [batch] -> logits [batch, vocab] and states: the
+        same function as `call` on windows of one, without the time loop (generation runs this)."""
+        if self.config.cell != "gru":  # Keras's layers have no one-step call
+            logits, states = self(ids[:, None], states, training=False)
+            return logits[:, 0], states
+        x = ids if self._reads_ids else self._input_vectors(ids)
+        new_states = []
+        for rnn, h in zip(self.rnns, states, strict=True):
+            x = rnn.step(rnn.project(x), h)
+            new_states.append(x)
+        return self._logits(x), new_states
+
+    @property
+    def _reads_ids(self) -> bool:
+        """Our GRU takes one-hot input as ids and looks up rows of its kernel."""
+        return self.config.input == "one_hot" and self.config.cell == "gru"
+
+    def _input_vectors(self, ids):
+        return self.embedding(ids) if self.embedding is not None else tf.one_hot(ids, self.config.vocab_size)
+
+    def _logits(self, x):
+        if self.head is None:  # a sublayer's weight is not cast to the compute dtype outside it
+            logits = tf.matmul(x, tf.cast(self.embedding.embeddings, x.dtype), transpose_b=True) + self.output_bias
+        else:
+            logits = self.head(x)
+        return tf.cast(logits, tf.float32)  # under bf16 mixed precision, the loss and scores stay fp32
 
     def initial_states(self, batch_size: int):
         n = self.config.num_layers * self.config.states_per_layer
-        return [tf.zeros((batch_size, self.config.hidden_size)) for _ in range(n)]
+        # The compute dtype: float32, or bfloat16 under mixed precision (measured by benchmarks/run.py).
+        return [tf.zeros((batch_size, self.config.hidden_size), self.compute_dtype) for _ in range(n)]
 
 
-def _recurrent_layer(config: ModelConfig, name: str):
+def _recurrent_layer(config: ModelConfig, name: str, first: bool):
     """The book's GRU is our own layer, built for speed (charlm.gru); LSTM and plain RNN are Keras's."""
     if config.cell == "gru":
-        return GRU(config.hidden_size, recurrent_dropout=config.recurrent_dropout, name=name)
+        vocab_size = config.vocab_size if first and config.input == "one_hot" else None
+        return GRU(config.hidden_size, recurrent_dropout=config.recurrent_dropout, vocab_size=vocab_size, name=name)
     return KERAS_RNN_LAYERS[config.cell](config.hidden_size, return_sequences=True, return_state=True,
                                          recurrent_dropout=config.recurrent_dropout, name=name)
 

@@ -20,6 +20,7 @@ MAX_GENERATE_LENGTH = 10_000
 MAX_PREFIX_LENGTH = 1_000
 MAX_SEED = 2**32 - 1            # NumPy's global seed, which Keras sets, takes 32 bits
 MIN_TEMPERATURE = 0.01          # already greedy in all but name; far lower ones overflow logits / T
+MAX_SAMPLES = 1_024
 
 
 def _spec(kind, *, min=None, max=None, min_open=False, max_open=False, choices=None, optional=False):
@@ -91,6 +92,7 @@ class GenerateParams:
     temperature: float = _spec(float, min=MIN_TEMPERATURE)
     top_k: int = _spec(int, min=0)
     seed: int = _spec(int, min=0)
+    num_samples: int = _spec(int, min=1, max=MAX_SAMPLES)
 
 
 SECTIONS = {

@@ -1,0 +1,109 @@
+"""Continuations of a prefix in one compiled call: reading the prefix, the loop over new
+characters and the choice of each (greedy, or sampled with temperature and top-k) all run
+inside one TensorFlow function, for a batch of continuations at once.
+
+`continuation_ids` is TensorFlow only, over tensors, so a `tf.saved_model` signature can wrap it
+unchanged (`SIGNATURE` names its inputs). Its random draws are stateless, seeded from `seed` and
+the step, so the same arguments give the same characters whatever ran before. `<unk>` is never
+emitted. The stage and the command line call `Generator.continue_text`, which wraps it.
+"""
+
+import functools
+
+from charlm.tf_runtime import tf
+from charlm.vocab import UNK_ID, Vocabulary
+
+SIGNATURE = (
+    tf.TensorSpec([None], tf.int32, name="prefix_ids"),   # at least one character
+    tf.TensorSpec([], tf.int32, name="length"),
+    tf.TensorSpec([], tf.float32, name="temperature"),    # 0: greedy (argmax)
+    tf.TensorSpec([], tf.int32, name="top_k"),            # 0: the whole vocabulary
+    tf.TensorSpec([], tf.int64, name="seed"),
+    tf.TensorSpec([], tf.int32, name="num_samples"),
+)
+# A second signature, "next-character probabilities after a prefix", would wrap
+# `next_character_probabilities` with the first entry of SIGNATURE.
+
+
+def read_prefix(model, prefix_ids, num_samples):
+    """The logits of the character after the prefix [num_samples, vocab] and the states after it."""
+    ids = tf.tile(prefix_ids[None], [num_samples, 1])
+    logits, states = model(ids, model.initial_states(num_samples), training=False)
+    return logits[:, -1], states
+
+
+def next_character_probabilities(model, prefix_ids):
+    """The distribution [vocab] of the character after the prefix, as generation sees it (no `<unk>`)."""
+    logits, _ = read_prefix(model, prefix_ids, 1)
+    return tf.nn.softmax(_without_unk(logits))[0]
+
+
+def continuation_ids(model, prefix_ids, length, temperature, top_k, seed, num_samples, xla=False):
+    """`num_samples` continuations of the prefix, `length` ids each: [num_samples, length] int32.
+    `xla`: the function is to be compiled with XLA (see `choose`)."""
+    logits, states = read_prefix(model, prefix_ids, num_samples)
+
+    def next_character(step, logits, states, chosen):
+        token = choose(logits, temperature, top_k, tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)]), xla)
+        logits, states = model.step(token, states)
+        return step + 1, logits, states, chosen.write(step, token)
+
+    start = (tf.constant(0), logits, states, tf.TensorArray(tf.int32, size=length, element_shape=[None]))
+    chosen = tf.while_loop(lambda step, *_: step < length, next_character, start)[3]
+    return tf.transpose(chosen.stack())
+
+
+def choose(logits, temperature, top_k, seed, xla=False):
+    """One id per row of logits [batch, vocab]: argmax when temperature is 0, otherwise a draw
+    from softmax(logits / temperature) restricted to the top_k largest (0: all). XLA has no kernel
+    for top_k with a k known only at run time, so with `xla` the k-th largest comes from a full
+    sort (three times slower at a batch of 64 in graph mode)."""
+    logits = _without_unk(logits)
+
+    def sampled():
+        scaled = logits / temperature
+        vocab = tf.shape(scaled)[-1]
+
+        def top_k_only():
+            if xla:
+                cutoff = tf.gather(tf.sort(scaled, direction="DESCENDING"), [tf.maximum(top_k, 1) - 1], axis=-1)
+            else:
+                cutoff = tf.math.top_k(scaled, top_k).values[:, -1:]
+            return tf.where(scaled >= cutoff, scaled, -float("inf"))
+
+        scaled = tf.cond((top_k > 0) & (top_k < vocab), top_k_only, lambda: scaled)
+        # Gumbel-max: the argmax of logits plus Gumbel noise is a draw from their softmax (the
+        # stateless categorical op has no XLA kernel; this runs in both).
+        uniform = tf.random.stateless_uniform(tf.shape(scaled), seed, minval=1e-20, maxval=1.0)
+        return tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
+
+    return tf.cond(temperature > 0, sampled, lambda: tf.argmax(logits, axis=-1, output_type=tf.int32))
+
+
+def _without_unk(logits):
+    return tf.where(tf.range(tf.shape(logits)[-1]) == UNK_ID, -float("inf"), logits)
+
+
+class Generator:
+    """Strings in, strings out, over the one compiled loop. Graph mode by default: XLA recompiles
+    for every new prefix length and samples with a sort (see the README's Speed section)."""
+
+    def __init__(self, model, vocab: Vocabulary, jit_compile: bool = False):
+        self.vocab = vocab
+        self.continuation_ids = tf.function(functools.partial(continuation_ids, model, xla=jit_compile),
+                                            input_signature=SIGNATURE, jit_compile=jit_compile)
+
+    def unknown_characters(self, prefix: str) -> list[str]:
+        known = set(self.vocab.tokens)
+        return sorted({ch for ch in prefix if ch not in known})
+
+    def continue_text(self, prefix: str, length: int, temperature: float = 0.0, top_k: int = 0, seed: int = 0,
+                      num_samples: int = 1) -> list[str]:
+        """`num_samples` strings, each `prefix` followed by `length` generated characters (unknown
+        prefix characters are read as `<unk>`). Temperature 0 is greedy."""
+        if not prefix:
+            raise ValueError("the prefix must hold at least one character")
+        ids = self.continuation_ids(tf.constant(self.vocab.encode(prefix), tf.int32), tf.constant(length, tf.int32),
+                                    tf.constant(temperature, tf.float32), tf.constant(top_k, tf.int32),
+                                    tf.constant(seed, tf.int64), tf.constant(num_samples, tf.int32))
+        return [prefix + self.vocab.decode(row) for row in ids.numpy().tolist()]

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from charlm.generation import Generator, choose, next_character_probabilities
+from charlm.model import ModelConfig, build_model
+from charlm.tf_runtime import make_deterministic, tf
+from charlm.vocab import UNK, UNK_ID, build_vocabulary
+
+
+def generator(cell="gru", input="embedding"):
+    make_deterministic(3)
+    vocab = build_vocabulary("分开不我的爱你想要")
+    model = build_model(ModelConfig(vocab.size, input, 8, cell, 16, 2, 0.0, 0.0, False, "x"))
+    return Generator(model, vocab), model, vocab
+
+
+def stepwise_greedy(model, vocab, prefix, length):
+    """Greedy continuation the slow way: the model called on one character at a time from Python."""
+    states, ids = model.initial_states(1), list(vocab.encode(prefix))
+    for token in ids:
+        logits, states = model(tf.constant([[token]]), states)
+    out = []
+    for _ in range(length):
+        scores = logits[0, -1].numpy()
+        scores[UNK_ID] = -np.inf
+        out.append(int(np.argmax(scores)))
+        logits, states = model(tf.constant([[out[-1]]]), states)
+    return prefix + vocab.decode(out)
+
+
+@pytest.mark.parametrize("cell, input", [("gru", "embedding"), ("gru", "one_hot"), ("lstm", "embedding")])
+def test_greedy_equals_one_call_per_character_and_never_emits_unk(cell, input):
+    gen, model, vocab = generator(cell, input)
+    (text,) = gen.continue_text("分开", 30)
+    assert text == stepwise_greedy(model, vocab, "分开", 30)
+    assert len(text) == 32 and UNK not in text
+
+
+def test_sampling_is_reproducible_from_its_seed_alone():
+    gen, _, _ = generator()
+    a = gen.continue_text("分开", 40, temperature=1.0, seed=7, num_samples=3)
+    tf.random.uniform([5])  # global random state must not matter
+    assert a == gen.continue_text("分开", 40, temperature=1.0, seed=7, num_samples=3)
+    assert a != gen.continue_text("分开", 40, temperature=1.0, seed=8, num_samples=3)
+    assert len(set(a)) == 3 and all(UNK not in text for text in a)
+
+
+def test_top_k_of_one_is_greedy():
+    gen, _, _ = generator()
+    assert gen.continue_text("不", 20, temperature=0.5, top_k=1, seed=1, num_samples=2) == gen.continue_text("不", 20) * 2
+
+
+def test_draws_follow_temperature_and_top_k():
+    logits = tf.constant([[5.0, 0.0, 1.0, 2.0, 3.0]] * 4000)  # id 0 (<unk>) has the largest logit
+    def draws(temperature, top_k):
+        return np.bincount(choose(logits, tf.constant(temperature), tf.constant(top_k), tf.constant([1, 2], tf.int64)),
+                           minlength=5) / 4000
+    assert draws(0.0, 0).tolist() == [0, 0, 0, 0, 1]
+    expected = np.exp([0.0, 1.0, 2.0, 3.0])
+    np.testing.assert_allclose(draws(1.0, 0)[1:], expected / expected.sum(), atol=0.03)
+    top_two = draws(1.0, 2)
+    assert top_two[:3].sum() == 0
+    np.testing.assert_allclose(top_two[3:], expected[2:] / expected[2:].sum(), atol=0.03)
+
+
+def test_next_character_probabilities_match_the_first_greedy_choice():
+    gen, model, vocab = generator()
+    probs = next_character_probabilities(model, tf.constant(vocab.encode("分开"))).numpy()
+    assert probs[UNK_ID] == 0 and probs.sum() == pytest.approx(1.0, abs=1e-5)
+    (text,) = gen.continue_text("分开", 1)
+    assert vocab.decode([int(np.argmax(probs))]) == text[-1]
+
+
+def test_unknown_prefix_characters_are_read_as_unk():
+    gen, _, _ = generator()
+    assert gen.unknown_characters("分开吗呢") == ["吗", "呢"]
+    assert gen.continue_text("吗呢", 5)[0].startswith("吗呢")
