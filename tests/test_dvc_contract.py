@@ -77,7 +77,7 @@ def test_each_stage_runs_with_only_the_params_sections_it_reads(reproduced, tmp_
 @pytest.mark.parametrize("change, named, ran", [
     ({"generate.temperature": 1.3}, {"generate"}, ["generate"]),
     ({"evaluate.mixer_lr": 0.5}, {"evaluate"}, ["evaluate"]),
-    ({"dynamic.lr": 0.5}, {"evaluate"}, ["evaluate"]),
+    ({"dynamic.lr": 0.5}, {"evaluate", "generate"}, ["evaluate", "generate"]),
     ({"train.lr": 0.02}, {"train"}, DOWNSTREAM),
     ({"vocab.valid_fraction": 0.2, "vocab.test_fraction": 0.05}, {"vocab"}, ["vocab", *DOWNSTREAM]),
 ])

@@ -94,6 +94,21 @@ def test_charlm_generate_prints_the_stages_greedy_and_sampled_lines(reproduced):
     assert len(several) == 3 and all(text.startswith("分开") and len(text) == 12 for text in several)
 
 
+def test_the_long_test_prefix_is_continued_statically_and_adaptively_as_the_command_does(reproduced):
+    samples = (reproduced.path / "reports/samples.md").read_text(encoding="utf-8")
+    lines = samples.splitlines()
+    prefix = next(line[2:] for line in lines if line.startswith("> "))
+    assert prefix == _test_part(reproduced)[3:33]  # test_prefix_start 3, test_prefix_length 30
+    continuation = {line.split(": …")[0][2:]: line.split(": …")[1] for line in lines if ": …" in line}
+    assert set(continuation) == {"static", "adaptive", "what the test part says next"}
+    for how, flags in (("static", []), ("adaptive", ["--adaptive"])):
+        out = reproduced.charlm("generate", prefix, "--greedy", "--length", "10", *flags).stdout
+        assert out == prefix + continuation[how] + "\n", how
+    # Reading one prefix adaptively leaves the next one as a static reading would.
+    both = reproduced.charlm("generate", prefix, "分开", "--greedy", "--length", "10", "--adaptive").stdout.splitlines()
+    assert both[1] == reproduced.charlm("generate", "分开", "--greedy", "--length", "10", "--adaptive").stdout.strip()
+
+
 def _test_part(repo) -> str:
     corpus = (repo.path / "data/interim/corpus.txt").read_text(encoding="utf-8")
     return corpus[len(corpus) - repo.json("metrics/data.json")["characters"]["test"]:]

@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="random seed; prefix i draws from SEED + i, as the stage does (default: 0)")
     generate.add_argument("--num-samples", type=_int_range(1, MAX_SAMPLES), default=1, metavar="M",
                           help="continuations per prefix, drawn together in one batch (default: 1)")
+    generate.add_argument("--adaptive", action="store_true",
+                          help="read each prefix adaptively first, as generate.adaptive does: a dynamic-evaluation "
+                               "step on each segment of it (dynamic.* in --params), then continue it with the "
+                               "weights it left")
+    generate.add_argument("--params", default=params.DEFAULT_PATH, metavar="FILE",
+                          help="params file giving dynamic.* for --adaptive (default: %(default)s)")
     _add_model_options(generate)
     generate.set_defaults(run=_generate)
 
@@ -115,7 +121,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="folder of the trained model, weights.safetensors and config.json (default: %(default)s)")
     parser.add_argument("--data", default=DEFAULT_DATA_DIR, metavar="DIR",
                         help="folder of the vocab stage's outputs the model was trained with: vocab.json "
-                             "(and train_classes.npy for score, train.npy for score --adaptive) (default: %(default)s)")
+                             "(train_classes.npy for score, train.npy for --adaptive) (default: %(default)s)")
 
 
 def _generate(args) -> None:
@@ -126,14 +132,21 @@ def _generate(args) -> None:
         raise UserError("--greedy gives one continuation per prefix; drop --num-samples or --greedy")
     vocab = _read_vocabulary(args.data)
 
-    from charlm.continuation import continue_prefixes, load_generator, warn_about_unknown_characters
+    dynamic = params.load("dynamic", args.params) if args.adaptive else None
+    if args.adaptive:
+        from charlm.io import load_array
+
+        train_ids = load_array(f"{args.data}/train.npy", "vocab")
+
+    from charlm.continuation import adaptive_reader, continue_prefixes, load_generator, warn_about_unknown_characters
 
     generator = load_generator(args.model, vocab)
     warn_about_unknown_characters(generator, args.prefixes)
+    reader = adaptive_reader(generator, train_ids, dynamic.segment, dynamic.lr, dynamic.decay) if dynamic else None
     temperature = None if args.greedy else args.temperature
     for i, prefix in enumerate(args.prefixes):  # prefix i draws from seed + i, as the stage does
         [texts] = continue_prefixes(generator, [prefix], args.length, temperature, args.top_k, args.seed + i,
-                                    args.num_samples)
+                                    args.num_samples, reader=reader)
         for text in texts:
             print(text, flush=True)
 

@@ -89,7 +89,7 @@ class Generator:
     for every new prefix length and samples with a sort (see the README's Speed section)."""
 
     def __init__(self, model, vocab: Vocabulary, jit_compile: bool = False):
-        self.vocab = vocab
+        self.model, self.vocab = model, vocab
         self.continuation_ids = tf.function(functools.partial(continuation_ids, model, xla=jit_compile),
                                             input_signature=SIGNATURE, jit_compile=jit_compile)
 

@@ -93,6 +93,9 @@ class GenerateParams:
     top_k: int = _spec(int, min=0)
     seed: int = _spec(int, min=0)
     num_samples: int = _spec(int, min=1, max=MAX_SAMPLES)
+    adaptive: bool = _spec(bool)
+    test_prefix_start: int = _spec(int, min=0)
+    test_prefix_length: int = _spec(int, min=0, max=MAX_PREFIX_LENGTH)
 
 
 SECTIONS = {
@@ -110,7 +113,7 @@ STAGE_SECTIONS = {
     "vocab": ("vocab",),
     "train": ("train",),
     "evaluate": ("evaluate", "dynamic"),
-    "generate": ("generate",),
+    "generate": ("generate", "dynamic"),
 }
 
 

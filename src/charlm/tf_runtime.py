@@ -21,7 +21,9 @@ def _import_quietly():
         os.close(devnull)
 
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Level 3 also hides C++ log lines at error level: oneDNN writes one there when an int32 op in the
+# generation loop falls back to Eigen, which is a note, not an error (real failures still raise).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras, tf = _import_quietly()
 
 
