@@ -27,9 +27,11 @@ CONTINUE_SIGNATURE = (PREFIX, *(spec for spec in SIGNATURE if spec.name not in (
 class ExportedModel(tf.Module):
     def __init__(self, model, vocab: Vocabulary):
         super().__init__(name="char_rnn_export")
-        # The variables are tracked here, not the Keras model, which would add a serving function
-        # of its own (over ids and states) that cannot be traced without arguments.
-        self.model_variables = [v.value for v in model.variables]
+        # The weights are tracked here, not the Keras model, which would add a serving function of
+        # its own (over ids and states) that cannot be traced without arguments. Weights only: the
+        # dropout layer's seed state, drawn at random when the model is loaded, is never read at
+        # inference and would make every export's bytes differ.
+        self.model_weights = [v.value for v in model.weights]
         self._call_model = lambda function, *args: function(model, *args)
         self.tokens = tf.constant(vocab.tokens)
         self.ids = tf.lookup.StaticHashTable(
