@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from charlm.io import write_json, write_text
+from charlm.io import atomic_folder, write_json, write_text
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -19,3 +19,25 @@ def test_written_files_get_the_mode_the_umask_gives(tmp_path, umask, mode):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
     assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "分开"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
+
+
+def test_a_folder_is_replaced_as_a_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "savedmodel"
+    (target / "variables").mkdir(parents=True)
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as tmp:
+            (tmp / "new.txt").write_text("new")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in target.iterdir()) == ["old.txt", "variables"]
+    with atomic_folder(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~_umask()
+    assert [p.name for p in tmp_path.iterdir()] == ["savedmodel"]  # no temporary left behind
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

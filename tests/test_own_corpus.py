@@ -21,7 +21,7 @@ def reproduced(tmp_path_factory):
 
 
 def test_a_plain_text_corpus_goes_through_every_stage_with_its_line_breaks(reproduced):
-    assert reproduced.ran == ["unzip", "vocab", "train", "evaluate", "generate"]
+    assert reproduced.ran == ["unzip", "vocab", "train", "evaluate", "generate", "export"]
     assert (reproduced.path / "data/interim/corpus.txt").read_text(encoding="utf-8") == POEM * 30
     tokens = reproduced.json("data/processed/vocab.json")["tokens"]
     assert "\n" in tokens and set(tokens[1:]) == set(POEM)

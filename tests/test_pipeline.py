@@ -1,5 +1,6 @@
 """End to end: `dvc repro` in a temp git repo turns a tiny zip into every output and metric."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 from pipeline_repo import PipelineRepo
 
-STAGES = ["unzip", "vocab", "train", "evaluate", "generate"]
+STAGES = ["unzip", "vocab", "train", "evaluate", "generate", "export"]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def test_every_output_and_metric_is_written(reproduced):
     for relative in ["data/interim/corpus.txt", "data/processed/vocab.json", "data/processed/train.npy",
                      "data/processed/valid.npy", "data/processed/test.npy", "data/processed/train_classes.npy",
                      "models/weights.safetensors",
-                     "models/config.json", "reports/samples.md"]:
+                     "models/config.json", "models/savedmodel/saved_model.pb", "reports/samples.md"]:
         assert (path / relative).stat().st_size > 0, relative
 
     data = reproduced.json("metrics/data.json")
@@ -163,3 +164,60 @@ def test_charlm_score_needs_the_evaluate_stages_weight(reproduced, tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines() == ["error: metrics/eval.json: not found; run `dvc repro evaluate` first "
                                           "(it fits the mixture weight)"]
+
+
+# Loads the export stage's SavedModel with TensorFlow alone (run with `python -I`, so no PYTHONPATH)
+# and prints what its signatures return, as JSON.
+CALL_SAVEDMODEL = """
+import json, sys
+import tensorflow as tf
+
+model = tf.saved_model.load("models/savedmodel")
+def continuation(signature, temperature, top_k, seed):
+    out = model.signatures[signature](prefix=tf.constant("分开"), length=tf.constant(10), temperature=tf.constant(temperature),
+                                      top_k=tf.constant(top_k), seed=tf.constant(seed, tf.int64))
+    return [out["text"].numpy().decode(), out["continuation"].numpy().decode()]
+after = model.signatures["next_character"](prefix=tf.constant("分开"))
+print(json.dumps({"greedy": continuation("serving_default", 0.0, 0, 0),
+                  "sampled": [continuation("continue", 1.0, 3, 7), continuation("serving_default", 1.0, 3, 7),
+                              continuation("continue", 1.0, 3, 8)],
+                  "probabilities": after["probabilities"].numpy().tolist(),
+                  "tokens": [token.decode() for token in after["tokens"].numpy()],
+                  "charlm_imported": any(name.split(".")[0] == "charlm" for name in sys.modules)}))
+"""
+
+
+def test_the_savedmodel_continues_as_the_stage_and_the_command_do_without_charlm(reproduced):
+    result = reproduced.run(sys.executable, "-I", "-c", CALL_SAVEDMODEL)
+    out = json.loads(result.stdout)
+    assert not out["charlm_imported"]
+    samples = (reproduced.path / "reports/samples.md").read_text(encoding="utf-8")
+    greedy_text, greedy_continuation = out["greedy"]
+    assert f"## 分开\n\n- greedy: {greedy_text}\n" in samples
+    assert greedy_text == "分开" + greedy_continuation and len(greedy_continuation) == 10
+    (first, first_again, other_seed) = out["sampled"]
+    assert first == first_again and first != other_seed  # the seed alone decides the draw
+    command = reproduced.charlm("generate", "分开", "--temperature", "1.0", "--top-k", "3", "--seed", "7",
+                                "--length", "10").stdout
+    assert command == first[0] + "\n"
+    assert out["tokens"] == reproduced.json("data/processed/vocab.json")["tokens"]
+    probabilities = out["probabilities"]
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-5) and probabilities[0] == 0  # <unk> is never emitted
+    assert out["tokens"][probabilities.index(max(probabilities))] == greedy_continuation[0]
+
+
+def test_saved_model_cli_lists_both_signatures(reproduced):
+    shown = reproduced.run(str(Path(sys.executable).parent / "saved_model_cli"), "show", "--all",
+                           "--dir", "models/savedmodel").stdout
+    for name in ("serving_default", "continue", "next_character"):
+        assert f"signature_def['{name}']" in shown, name
+    for name in ("prefix", "length", "temperature", "top_k", "seed", "text", "continuation", "probabilities", "tokens"):
+        assert f"['{name}'] tensor_info" in shown, name
+
+
+def test_export_without_a_model_stops_with_one_line(reproduced, tmp_path):
+    repo = reproduced.copy(tmp_path / "repo")
+    (repo.path / "models/config.json").unlink()
+    result = repo.stage("export")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: models/config.json: model file not found; run `dvc repro train` first"]

@@ -2,8 +2,8 @@
 characters and the choice of each (greedy, or sampled with temperature and top-k) all run
 inside one TensorFlow function, for a batch of continuations at once.
 
-`continuation_ids` is TensorFlow only, over tensors, so a `tf.saved_model` signature can wrap it
-unchanged (`SIGNATURE` names its inputs). Its random draws are stateless, seeded from `seed` and
+`continuation_ids` is TensorFlow only, over tensors, so a `tf.saved_model` signature wraps it
+unchanged (`SIGNATURE` names its inputs; charlm.export does so). Its random draws are stateless, seeded from `seed` and
 the step, so the same arguments give the same characters whatever ran before. `<unk>` is never
 emitted. The stage and the command line call `Generator.continue_text`, which wraps it.
 """
@@ -21,8 +21,7 @@ SIGNATURE = (
     tf.TensorSpec([], tf.int64, name="seed"),
     tf.TensorSpec([], tf.int32, name="num_samples"),
 )
-# A second signature, "next-character probabilities after a prefix", would wrap
-# `next_character_probabilities` with the first entry of SIGNATURE.
+# The SavedModel's second signature (charlm.export) wraps `next_character_probabilities`.
 
 
 def read_prefix(model, prefix_ids, num_samples):

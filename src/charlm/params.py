@@ -107,13 +107,14 @@ SECTIONS = {
     "generate": GenerateParams,
 }
 
-# The sections each stage reads: its own, and the shared ones it needs.
+# The sections each stage reads: its own, and the shared ones it needs (export reads none).
 STAGE_SECTIONS = {
     "unzip": ("unzip",),
     "vocab": ("vocab",),
     "train": ("train",),
     "evaluate": ("evaluate", "dynamic"),
     "generate": ("generate", "dynamic"),
+    "export": (),
 }
 
 

@@ -1,0 +1,75 @@
+"""The trained model as a TensorFlow SavedModel that needs neither `charlm` nor the vocabulary file.
+
+Two signatures, both over the one compiled loop of charlm.generation:
+
+- `serving_default` (also `continue`): prefix (UTF-8 string), length, temperature (0: greedy),
+  top_k (0: all), seed -> `text`, the prefix followed by `length` generated characters (what
+  `charlm generate` prints for the same settings), and `continuation`, the generated characters alone.
+- `next_character`: prefix -> `probabilities` of every vocabulary token after it (`<unk>`'s is 0,
+  as generation never emits it) and the `tokens` themselves.
+
+Strings become ids inside the graph: the prefix is split into characters and looked up in a table
+of the vocabulary, a character outside it reading as `<unk>`, as `Vocabulary.encode` does.
+"""
+
+from pathlib import Path
+
+from charlm.generation import SIGNATURE, continuation_ids, next_character_probabilities
+from charlm.io import atomic_folder
+from charlm.tf_runtime import tf
+from charlm.vocab import UNK_ID, Vocabulary
+
+PREFIX = tf.TensorSpec([], tf.string, name="prefix")
+# The continuation loop's own inputs, but one prefix string instead of ids, and one sample.
+CONTINUE_SIGNATURE = (PREFIX, *(spec for spec in SIGNATURE if spec.name not in ("prefix_ids", "num_samples")))
+
+
+class ExportedModel(tf.Module):
+    def __init__(self, model, vocab: Vocabulary):
+        super().__init__(name="char_rnn_export")
+        # The weights are tracked here, not the Keras model, which would add a serving function of
+        # its own (over ids and states) that cannot be traced without arguments. Weights only: the
+        # dropout layer's seed state, drawn at random when the model is loaded, is never read at
+        # inference and would make every export's bytes differ.
+        self.model_weights = [v.value for v in model.weights]
+        self._call_model = lambda function, *args: function(model, *args)
+        self.tokens = tf.constant(vocab.tokens)
+        self.ids = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(self.tokens, tf.range(vocab.size, dtype=tf.int32)), default_value=UNK_ID)
+        self.continue_text = tf.function(self._continue_text, input_signature=CONTINUE_SIGNATURE)
+        self.next_character = tf.function(self._next_character, input_signature=(PREFIX,))
+
+    def _prefix_ids(self, prefix):
+        characters = tf.strings.unicode_split(prefix, "UTF-8")
+        tf.debugging.assert_positive(tf.size(characters), message="the prefix must hold at least one character")
+        return self.ids.lookup(characters)
+
+    def _continue_text(self, prefix, length, temperature, top_k, seed):
+        ids = self._call_model(continuation_ids, self._prefix_ids(prefix), length, temperature, top_k, seed, tf.constant(1))
+        continuation = tf.strings.reduce_join(tf.gather(self.tokens, ids[0]))
+        return {"text": tf.strings.join([prefix, continuation]), "continuation": continuation}
+
+    def _next_character(self, prefix):
+        return {"probabilities": self._call_model(next_character_probabilities, self._prefix_ids(prefix)),
+                "tokens": self.tokens}
+
+
+def export_model(model, vocab: Vocabulary, folder: str | Path) -> None:
+    """Write the SavedModel into `folder`, replacing it as a whole."""
+    exported = ExportedModel(model, vocab)
+    signatures = {"serving_default": exported.continue_text, "continue": exported.continue_text,
+                  "next_character": exported.next_character}
+    with atomic_folder(folder) as tmp:
+        tf.saved_model.save(exported, str(tmp), signatures=signatures)
+        _clear_fingerprint_uuid(Path(tmp) / "fingerprint.pb")
+
+
+def _clear_fingerprint_uuid(path: Path) -> None:
+    """fingerprint.pb holds hashes of the SavedModel's content and a random id drawn at each save,
+    the one thing that differs between two exports of the same model; clearing it leaves equal
+    models with equal bytes (the loader reads the hashes only)."""
+    from tensorflow.core.protobuf.fingerprint_pb2 import FingerprintDef
+
+    fingerprint = FingerprintDef.FromString(path.read_bytes())
+    fingerprint.ClearField("uuid")
+    path.write_bytes(fingerprint.SerializeToString(deterministic=True))

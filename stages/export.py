@@ -1,0 +1,24 @@
+"""Stage 6: trained model + vocabulary -> models/savedmodel, a TensorFlow SavedModel that continues a
+prefix and gives the next character's probabilities without `charlm` or the vocabulary file."""
+
+from charlm.cli import run_stage
+from charlm.io import read_text
+from charlm.vocab import Vocabulary
+
+PROCESSED = "data/processed"
+MODEL_DIR = "models"
+EXPORT_DIR = "models/savedmodel"
+
+
+def main() -> None:
+    vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
+
+    from charlm.export import export_model
+    from charlm.model import load_model
+
+    export_model(load_model(MODEL_DIR, vocab.fingerprint()), vocab, EXPORT_DIR)
+    print(f"wrote {EXPORT_DIR} (signatures serving_default/continue, next_character)")
+
+
+if __name__ == "__main__":
+    run_stage(main)
