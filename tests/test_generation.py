@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from charlm.generation import Generator, choose, next_character_probabilities
+from charlm import generation
+from charlm.generation import SIGNATURE, Generator, choose, next_character_probabilities
 from charlm.model import ModelConfig, build_model
 from charlm.tf_runtime import make_deterministic, tf
 from charlm.vocab import UNK, UNK_ID, build_vocabulary
@@ -75,3 +76,51 @@ def test_unknown_prefix_characters_are_read_as_unk():
     gen, _, _ = generator()
     assert gen.unknown_characters("分开吗呢") == ["吗", "呢"]
     assert gen.continue_text("吗呢", 5)[0].startswith("吗呢")
+
+
+def test_graph_mode_and_xla_loops_agree_on_greedy_and_both_sample_reproducibly():
+    make_deterministic(3)
+    vocab = build_vocabulary("分开不我的爱你想要")
+    model = build_model(ModelConfig(vocab.size, "embedding", 8, "gru", 16, 1, 0.0, 0.0, False, "x"))
+    xla, graph = Generator(model, vocab), Generator(model, vocab, jit_compile=False)
+    assert xla.continue_text("分开", 30) == graph.continue_text("分开", 30)
+    for gen in (xla, graph):
+        a = gen.continue_text("不", 30, temperature=1.0, top_k=4, seed=5, num_samples=2)
+        assert a == gen.continue_text("不", 30, temperature=1.0, top_k=4, seed=5, num_samples=2)
+        assert a != gen.continue_text("不", 30, temperature=1.0, top_k=4, seed=6, num_samples=2)
+
+
+def test_xla_top_k_cut_off_equals_top_k_with_ties_and_minus_infinity():
+    rows = np.random.default_rng(0).normal(size=(6, 50)).astype(np.float32)
+    rows[:, :3] = -np.inf
+    rows[1, 10:20] = 2.5   # ties at the cut-off
+    rows[2] = -rows[2]
+    cut_off = tf.function(lambda x, k: generation._at_least_kth_largest(x, k), jit_compile=True)
+    for k in [1, 2, 5, 10, 15, 46]:
+        expected = rows >= tf.math.top_k(rows, k).values[:, -1:].numpy()
+        np.testing.assert_array_equal(cut_off(tf.constant(rows), tf.constant(k)).numpy(), expected)
+
+
+def test_xla_draws_follow_temperature_and_top_k():
+    logits = tf.constant([[5.0, 0.0, 1.0, 2.0, 3.0]] * 4000)
+    compiled = tf.function(lambda t, k: choose(logits, t, k, tf.constant([1, 2], tf.int64), xla=True), jit_compile=True)
+    def draws(temperature, top_k):
+        return np.bincount(compiled(tf.constant(temperature), tf.constant(top_k)), minlength=5) / 4000
+    assert draws(0.0, 0).tolist() == [0, 0, 0, 0, 1]
+    expected = np.exp(np.array([0.0, 1.0, 2.0, 3.0]) / 0.5)
+    np.testing.assert_allclose(draws(0.5, 0)[1:], expected / expected.sum(), atol=0.03)
+    top_two = draws(0.5, 2)
+    assert top_two[:3].sum() == 0
+    np.testing.assert_allclose(top_two[3:], expected[2:] / expected[2:].sum(), atol=0.03)
+
+
+def test_a_saved_model_signature_wraps_the_compiled_loop(tmp_path):
+    gen, model, vocab = generator()
+    module = tf.Module()
+    module.weights = [w.value for w in model.weights]  # the tf.Variables; a Keras model is saved otherwise
+    module.generate = tf.function(lambda *args: generation.continuation_ids(model, *args), input_signature=SIGNATURE)
+    tf.saved_model.save(module, str(tmp_path / "exported"))
+    loaded = tf.saved_model.load(str(tmp_path / "exported"))
+    args = (tf.constant(vocab.encode("分开")), tf.constant(12), tf.constant(0.0), tf.constant(0), tf.constant(0, tf.int64),
+            tf.constant(1))
+    assert "分开" + vocab.decode(loaded.generate(*args).numpy()[0].tolist()) == gen.continue_text("分开", 12)[0]
