@@ -7,6 +7,7 @@ ones), so it stays comparable across vocabulary settings. The mixture weight is 
 and stored in the metrics, where `charlm score` reads it.
 """
 
+import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
 from charlm.cli import run_stage
 from charlm.io import load_array, read_text, write_json

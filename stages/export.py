@@ -1,6 +1,7 @@
 """Stage 6: trained model + vocabulary -> models/savedmodel, a TensorFlow SavedModel that continues a
 prefix and gives the next character's probabilities without `charlm` or the vocabulary file."""
 
+import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm.cli import run_stage
 from charlm.io import read_text
 from charlm.vocab import Vocabulary

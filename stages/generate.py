@@ -1,6 +1,7 @@
 """Stage 5: trained model -> reports/samples.md: greedy and sampled continuations of each prefix,
 and a long prefix from the test part continued statically and adaptively."""
 
+import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
 from charlm.cli import run_stage
 from charlm.errors import UserError

@@ -1,5 +1,6 @@
 """Stage 3: index arrays -> trained weights (models/), metrics/train.json and per-epoch history."""
 
+import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
 from charlm.cli import run_stage
 from charlm.io import load_array, read_text, write_json

@@ -1,5 +1,6 @@
 """Stage 1: the corpus that `unzip.path` names (a UTF-8 text file or a .zip) -> data/interim/corpus.txt."""
 
+import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
 from charlm.cli import run_stage
 from charlm.corpus import normalize, read_corpus

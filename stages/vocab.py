@@ -1,5 +1,6 @@
 """Stage 2: corpus -> train/validation/test index arrays, the vocabulary and metrics/data.json."""
 
+import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
 from charlm.cli import run_stage
 from charlm.io import read_text, save_array, write_json, write_text

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import ROOT, VERSE, make_zip, write_params
 
-# `src` is copied for dvc.yaml's deps; the stages import the installed package (`make setup`).
+# The copy holds its own `src`: its stages import it (stages/this_checkout.py), and dvc.yaml lists it as deps.
 PROJECT_FILES = ["dvc.yaml", "src", "stages", ".gitignore", "data/.gitignore"]
 
 
@@ -17,7 +17,7 @@ class PipelineRepo:
     def __init__(self, path: Path):
         self.path = path
         # `python` in dvc.yaml's commands must be this interpreter, and dvc and charlm this environment's;
-        # they import the installed `charlm` package (no PYTHONPATH).
+        # the stages import the copy's own `src` (no PYTHONPATH).
         self.env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
     @classmethod

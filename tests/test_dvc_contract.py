@@ -22,9 +22,15 @@ def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads():
         assert stage.get("params", []) == params.stage_keys(name), name
 
 
-def test_stage_commands_run_the_installed_package_without_pythonpath():
+def test_stage_commands_run_their_checkouts_code_without_pythonpath():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     assert {name: stage["cmd"] for name, stage in stages.items()} == {name: f"python stages/{name}.py" for name in STAGES}
+    for name, stage in stages.items():
+        # The first import of every stage puts its own checkout's src/ first on sys.path.
+        body = ast.parse((ROOT / "stages" / f"{name}.py").read_text(encoding="utf-8")).body
+        imports = [node for node in body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        assert isinstance(imports[0], ast.Import) and imports[0].names[0].name == "this_checkout", name
+        assert "stages/this_checkout.py" in stage["deps"], name
 
 
 def test_the_corpus_dependency_comes_from_params():
