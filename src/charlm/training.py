@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm.batching import consecutive_windows, windows_per_epoch
+from charlm.batching import consecutive_windows, epoch_offsets, windows_per_epoch
 from charlm.errors import UserError
 from charlm.evaluation import Scorer, perplexity
 from charlm.model import get_weights
@@ -48,13 +48,12 @@ def make_optimizer(params: TrainParams):
 
 
 def check_train_length(n_chars: int, params: TrainParams) -> None:
-    """Fail before the first epoch, not midway, if the shortest epoch the offsets allow has no window."""
-    largest_offset = params.num_steps - 1 if params.random_offset else 0
-    if windows_per_epoch(n_chars - largest_offset, params.batch_size, params.num_steps) < 1:
-        need = params.batch_size * params.num_steps + 1 + largest_offset
+    """Fail before the first epoch, not midway, if the train part cannot fill one window."""
+    if windows_per_epoch(n_chars, params.batch_size, params.num_steps) < 1:
+        need = params.batch_size * params.num_steps + 1
         raise UserError(f"the train part ({n_chars} characters) is too short: train.batch_size={params.batch_size} "
-                        f"streams of one train.num_steps={params.num_steps} window need {need} characters"
-                        f"{' with the largest random offset' if largest_offset else ''}; lower them or use more text")
+                        f"streams of one train.num_steps={params.num_steps} window need {need} characters; "
+                        f"lower them or use more text")
 
 
 def train_perplexity(window_losses: np.ndarray, targets: np.ndarray, unk_share: int) -> float:
@@ -84,7 +83,7 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
         return loss, states
 
     # A whole epoch is one compiled call (a loop over the windows inside XLA), so no Python runs
-    # between windows. It compiles once per window count; random offsets give at most two.
+    # between windows. Every epoch has the same window count, so it compiles once.
     @tf.function(jit_compile=True)
     def train_epoch(inputs, targets):
         def next_window(step, states, losses):
@@ -106,9 +105,10 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
         loop, best_weights = restored
         print(f"resuming from the checkpoint after epoch {loop['epoch']}", file=sys.stderr, flush=True)
     chars_trained, train_seconds = 0, 0.0
+    offsets = epoch_offsets(len(train_ids), params.batch_size, params.num_steps, params.epochs,
+                            params.seed if params.random_offset else None)
     for epoch in range(loop["epoch"] + 1, params.epochs + 1):
-        offset = int(np.random.default_rng([params.seed, epoch]).integers(params.num_steps)) if params.random_offset else 0
-        inputs, targets = consecutive_windows(train_ids, params.batch_size, params.num_steps, offset)
+        inputs, targets = consecutive_windows(train_ids, params.batch_size, params.num_steps, offsets[epoch - 1])
         start = time.perf_counter()
         losses, weights_finite = train_epoch(inputs, targets)
         losses = losses.numpy().astype(np.float64)
