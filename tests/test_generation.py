@@ -124,3 +124,29 @@ def test_a_saved_model_signature_wraps_the_compiled_loop(tmp_path):
     args = (tf.constant(vocab.encode("分开")), tf.constant(12), tf.constant(0.0), tf.constant(0), tf.constant(0, tf.int64),
             tf.constant(1))
     assert "分开" + vocab.decode(loaded.generate(*args).numpy()[0].tolist()) == gen.continue_text("分开", 12)[0]
+
+
+@pytest.mark.parametrize("xla", [True, False])
+def test_boundary_draws_never_pick_an_id_of_weight_zero(xla):
+    invert = tf.function(generation.invert_cumulative, jit_compile=xla)
+    # id 0 (<unk>, masked out) and ids cut off by top-k carry weight 0, at the start, inside and at the end.
+    weights = tf.constant([[0.0, 0.0, 1.0, 0.0, 2.0, 0.0]] * 6)
+    below_one = float(np.nextafter(np.float32(1), np.float32(0)))
+    uniform = tf.constant([[0.0], [1e-30], [1 / 3 - 1e-7], [1 / 3 + 1e-7], [below_one], [1.0]])
+    assert invert(weights, uniform).numpy().tolist() == [2, 2, 2, 4, 4, 4]
+    # A single id of positive weight is chosen whatever the draw.
+    only = tf.constant([[0.0, 0.0, 0.0, 3.0]] * 3)
+    assert invert(only, tf.constant([[0.0], [0.5], [below_one]])).numpy().tolist() == [3, 3, 3]
+
+
+def test_the_draw_of_exactly_zero_seen_in_the_wild_does_not_emit_unk():
+    # Under XLA, the ThreeFry uniform of seed (61, 1814) is exactly 0.0 in row 30 of 64: the draw
+    # that once made `charlm generate 分开 --num-samples 64 --length 1815 --seed 61` end in <unk>.
+    draw = tf.function(lambda seed: tf.random.stateless_uniform([64, 1], seed, alg="threefry"), jit_compile=True)
+    seed = tf.constant([61, 1814], tf.int64)
+    assert draw(seed).numpy()[30, 0] == 0.0
+    logits = tf.constant(np.random.default_rng(0).normal(size=(64, 50)), tf.float32)
+    chosen = tf.function(lambda: choose(logits, tf.constant(0.8), tf.constant(10), seed, xla=True), jit_compile=True)()
+    assert UNK_ID not in chosen.numpy().tolist()
+    top_ten = tf.math.top_k(logits[30, 1:], 10).indices.numpy() + 1
+    assert chosen.numpy()[30] in top_ten

@@ -100,21 +100,34 @@ def choose(logits, temperature, top_k, seed, xla=False):
 
 
 def _draw_by_bisection(scaled, seed):
-    """A draw from softmax(scaled) per row by inverting its cumulative sum at one uniform number:
-    the first id whose running total reaches it, found by bisection on the id. Under XLA on a CPU,
-    Gumbel-max's two logarithms per logit and its Philox bits cost 20 times more than this (one
-    exponential per logit, one ThreeFry number per row, a dozen masked sums as matrix products)."""
+    """A draw from softmax(scaled) per row by inverting its cumulative sum at one uniform number
+    (see `invert_cumulative`). Under XLA on a CPU, Gumbel-max's two logarithms per logit and its
+    Philox bits cost 20 times more than this (one exponential per logit, one ThreeFry number per
+    row, a dozen masked sums as matrix products)."""
     weights = tf.exp(scaled - tf.reduce_max(scaled, axis=-1, keepdims=True))  # 0 where cut off
+    uniform = tf.random.stateless_uniform([tf.shape(weights)[0], 1], seed, alg="threefry")  # in [0, 1)
+    return invert_cumulative(weights, uniform)
+
+
+def invert_cumulative(weights, uniform):
+    """Per row of non-negative `weights` [batch, vocab], the first id whose running total exceeds
+    `uniform` [batch, 1] (in [0, 1)) times the row's total, found by bisection on the id.
+
+    "Exceeds", not "reaches": a draw of exactly 0 must not pick a leading id of weight 0 (`<unk>`,
+    masked out, is id 0), and an id of weight 0 never raises the total, so it is never the first
+    to exceed it. The target is kept below the total, so that a draw rounding up to it still
+    lands on the last id of positive weight."""
     vocab = tf.shape(weights)[-1]
     ids, ones = tf.range(vocab), tf.ones([vocab, 1], weights.dtype)
-    uniform = tf.random.stateless_uniform([tf.shape(weights)[0], 1], seed, alg="threefry")  # in [0, 1)
-    target = uniform * tf.matmul(weights, ones)
+    total = tf.matmul(weights, ones)
+    # Sums of non-negative weights in one fixed order never decrease as ids are added, and the
+    # masked sum over every id is this same product, so the last positive id's total is `total`.
+    target = tf.minimum(uniform * total, total * (1 - 2.0 ** -23))
 
     def halve(low, high):
         middle = (low + high) // 2
-        # Sums of non-negative weights in one fixed order never decrease as ids are added.
-        reached = tf.matmul(tf.where(ids <= middle, weights, 0), ones) >= target
-        return tf.where(reached, low, middle + 1), tf.where(reached, middle, high)
+        exceeded = tf.matmul(tf.where(ids <= middle, weights, 0), ones) > target
+        return tf.where(exceeded, low, middle + 1), tf.where(exceeded, middle, high)
 
     low, high = tf.zeros_like(target, tf.int32), tf.fill(tf.shape(target), vocab - 1)
     low, _ = tf.while_loop(lambda low, high: tf.reduce_any(low < high), halve, (low, high))
