@@ -24,7 +24,7 @@ def main() -> None:
 
     generator = load_generator(MODEL_DIR, vocab)
     warn_about_unknown_characters(generator, p.prefixes)
-    reader = (adaptive_reader(generator, train_ids, dynamic.segment, dynamic.lr, dynamic.decay)
+    reader = (adaptive_reader(generator, train_ids, dynamic)
               if p.adaptive or long_prefix else None)
     prefix_reader = reader if p.adaptive else None
     greedy = continue_prefixes(generator, p.prefixes, p.length, reader=prefix_reader)

@@ -9,7 +9,7 @@ from charlm.tf_runtime import make_deterministic
 
 VOCAB = 7  # the network's ids; the class set here is the same with nothing folded
 SETTINGS = AdaptiveSettings(ngram_order=4, ngram_discount=0.8, local_ngram_order=3, dynamic_segment=4,
-                            dynamic_lr=0.5, dynamic_decay=0.01, mixer_lr=0.05)
+                            dynamic_lr=0.5, dynamic_decay=0.01, dynamic_softening=1.0, mixer_lr=0.05)
 
 
 @pytest.fixture(scope="module")

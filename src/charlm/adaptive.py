@@ -24,13 +24,14 @@ class AdaptiveSettings:
     dynamic_segment: int
     dynamic_lr: float
     dynamic_decay: float
+    dynamic_softening: float
     mixer_lr: float
 
     @classmethod
     def from_params(cls, evaluate, dynamic) -> "AdaptiveSettings":
         """From the `evaluate` and `dynamic` params sections (charlm.params)."""
         return cls(evaluate.adaptive_ngram_order, evaluate.adaptive_ngram_discount, evaluate.local_ngram_order,
-                   dynamic.segment, dynamic.lr, dynamic.decay, evaluate.mixer_lr)
+                   dynamic.segment, dynamic.lr, dynamic.decay, dynamic.softening, evaluate.mixer_lr)
 
 
 def held_out_stream(valid: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -53,7 +54,7 @@ class AdaptiveModels:
                  settings: AdaptiveSettings):
         self.class_count, self.train_classes, self.settings = class_count, train_classes, settings
         self.dynamic = DynamicEvaluator(model, unk_share, settings.dynamic_segment, settings.dynamic_lr,
-                                        settings.dynamic_decay)
+                                        settings.dynamic_decay, settings.dynamic_softening)
         self.dynamic.measure_gradients(train_ids)
 
     def read(self, ids: np.ndarray, class_ids: np.ndarray) -> dict[str, np.ndarray]:

@@ -142,7 +142,7 @@ def _generate(args) -> None:
 
     generator = load_generator(args.model, vocab)
     warn_about_unknown_characters(generator, args.prefixes)
-    reader = adaptive_reader(generator, train_ids, dynamic.segment, dynamic.lr, dynamic.decay) if dynamic else None
+    reader = adaptive_reader(generator, train_ids, dynamic) if dynamic else None
     temperature = None if args.greedy else args.temperature
     for i, prefix in enumerate(args.prefixes):  # prefix i draws from seed + i, as the stage does
         [texts] = continue_prefixes(generator, [prefix], args.length, temperature, args.top_k, args.seed + i,

@@ -22,10 +22,11 @@ def load_generator(model_dir: str | Path, vocab: Vocabulary) -> Generator:
     return Generator(load_model(model_dir, vocab.fingerprint()), vocab)
 
 
-def adaptive_reader(generator: Generator, train_ids: np.ndarray, segment: int, lr: float,
-                    decay: float) -> DynamicEvaluator:
-    """Dynamic evaluation over the generator's network, its step sizes measured on the train part."""
-    reader = DynamicEvaluator(generator.model, generator.vocab.unk_share, segment, lr, decay)
+def adaptive_reader(generator: Generator, train_ids: np.ndarray, dynamic) -> DynamicEvaluator:
+    """Dynamic evaluation over the generator's network with the `dynamic` params section, its step
+    sizes measured on the train part."""
+    reader = DynamicEvaluator(generator.model, generator.vocab.unk_share, dynamic.segment, dynamic.lr, dynamic.decay,
+                              dynamic.softening)
     reader.measure_gradients(train_ids)
     return reader
 

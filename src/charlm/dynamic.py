@@ -3,13 +3,15 @@ Models"): the text is read in short segments; each is scored, then the weights t
 step on it, and the recurrent state is carried on. So the model learns from the text as it reads
 it, and a chorus that comes back is predicted by a model that has just seen it.
 
-The step is the paper's RMS-normalised one with a decay back toward the trained weights:
+The step is a softened form of the paper's RMS-normalised one, with an optional decay back
+toward the trained weights:
 
-    w <- w - lr * grad / (rms + EPSILON) + min(decay * rms, 1) * (w_trained - w)
+    w <- w - lr * grad / (rms + softening) + min(decay * rms, 1) * (w_trained - w)
 
 where `rms` is the root mean square of each weight's gradient over the train part, scaled to a
-mean of 1 over all weights: weights whose gradients were small in training move less and decay
-back less. A segment is scored before the step it causes, so no character is ever scored by
+mean of 1 over all weights. The paper divides by `rms` alone, so a weight that rarely moved in
+training takes the largest steps; `softening` (dynamic.softening) bounds every step by
+lr * grad / softening. The decay (dynamic.decay) is off by default: validation preferred none. A segment is scored before the step it causes, so no character is ever scored by
 weights that have seen it.
 """
 
@@ -20,7 +22,6 @@ import numpy as np
 from charlm.tf_runtime import tf
 from charlm.vocab import share_unk
 
-EPSILON = 1.0        # the mean RMS: no weight moves more than lr * gradient, however rarely it moved in training
 RMS_STREAMS = 32     # the train part is read as this many parallel streams of RMS_WINDOW-character
 RMS_WINDOW = 50      # windows to measure gradients: only their relative size matters, and longer is faster
 
@@ -29,9 +30,9 @@ class DynamicEvaluator:
     """Scores a text with the model adapting to it; `model`'s weights are restored after each text
     (or, inside `adapting()`, after the block, so that what was learnt can be used)."""
 
-    def __init__(self, model, unk_share: int, segment: int, lr: float, decay: float):
+    def __init__(self, model, unk_share: int, segment: int, lr: float, decay: float, softening: float = 1.0):
         self.model, self.unk_share, self.segment = model, unk_share, segment
-        self.lr, self.decay = lr, decay
+        self.lr, self.decay, self.softening = lr, decay, softening
         self.variables = model.trainable_variables
         self.rms = None  # measured on the train part by `measure_gradients`
         self._read = tf.function(self._read_eager, jit_compile=True)
@@ -71,14 +72,14 @@ class DynamicEvaluator:
         sums = tf.while_loop(lambda step, *_: step < count, body, start)[2]
         return [s / tf.cast(count, tf.float32) for s in sums]
 
-    def _read_eager(self, inputs, targets, mask, rms, lr, decay):
+    def _read_eager(self, inputs, targets, mask, rms, lr, decay, softening):
         trained = [tf.identity(v) for v in self.variables]  # what the decay pulls back toward
 
         def body(step, states, scores, entropies):
             gradients, (log_probs, entropy), states = self._gradients(inputs[step], targets[step], mask[step], states)
             for variable, gradient, start, r in zip(self.variables, gradients, trained, rms):
                 pull = tf.minimum(decay * r, 1.0)
-                variable.assign(variable - lr * gradient / (r + EPSILON) + pull * (start - variable))
+                variable.assign(variable - lr * gradient / (r + softening) + pull * (start - variable))
             return step + 1, states, scores.write(step, log_probs[0]), entropies.write(step, entropy[0])
 
         count = tf.shape(inputs)[0]
@@ -120,7 +121,8 @@ class DynamicEvaluator:
         mask = (np.arange(n_segments * self.segment) < n).astype(np.float32)
         shape = (n_segments, 1, self.segment)
         log_probs, entropies = self._read(padded[:-1].reshape(shape), padded[1:].reshape(shape), mask.reshape(shape),
-                                          self.rms, tf.constant(self.lr, tf.float32), tf.constant(self.decay, tf.float32))
+                                          self.rms, tf.constant(self.lr, tf.float32), tf.constant(self.decay, tf.float32),
+                                          tf.constant(self.softening, tf.float32))
         log_probs = share_unk(log_probs.numpy()[:n].astype(np.float64), ids[1:], self.unk_share)
         return log_probs, entropies.numpy()[:n].astype(np.float64)
 

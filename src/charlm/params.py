@@ -83,6 +83,7 @@ class DynamicParams:
     segment: int = _spec(int, min=1, max=1000)
     lr: float = _spec(float, min=0.0)
     decay: float = _spec(float, min=0.0)
+    softening: float = _spec(float, min=0.0)
 
 
 @dataclass(frozen=True)
