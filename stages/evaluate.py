@@ -1,6 +1,6 @@
 """Stage 4: model -> metrics/eval.json: perplexity of the network, a Kneser-Ney n-gram and their
 mixture, static (from the train part alone) and adaptive (learning from the held-out text as it is
-read), beside what xz pays for the same text.
+read), beside what xz and PPMd pay for the same text.
 
 Every number is scored on one fixed class set (every train character plus one class for unseen
 ones), so it stays comparable across vocabulary settings. The mixture weight is fit on validation
@@ -26,7 +26,7 @@ def main() -> None:
     classes = {split: load_array(f"{PROCESSED}/{split}_classes.npy", "vocab") for split in SPLITS}
 
     from charlm.adaptive import AdaptiveModels, AdaptiveSettings, held_out_log_probs
-    from charlm.compression import conditional_perplexity
+    from charlm.compression import references
     from charlm.interpolation import fit_weight
     from charlm.scoring import ScoringModels, perplexities, with_mixture
 
@@ -47,11 +47,9 @@ def main() -> None:
                               classes["train"], AdaptiveSettings.from_params(p, dynamic))
     held_out = held_out_log_probs(adaptive, ids, classes)
     report["adaptive"] = {name: perplexities(by_part) for name, by_part in held_out.items()}
-    # What xz pays for each part given all the text before it.
+    # What xz and PPMd pay for each part (after its first character) given all the text before it.
     texts = {split: read_text(f"{PROCESSED}/{split}.txt", "vocab") for split in SPLITS}
-    xz = {"valid": conditional_perplexity(texts["train"], texts["valid"]),
-          "test": conditional_perplexity(texts["train"] + texts["valid"], texts["test"])}
-    report["adaptive"]["xz"] = {s: None if value is None else round(value, 4) for s, value in xz.items()}
+    report["adaptive"].update(references(texts))
     write_json(METRICS_PATH, report)
     for name in ("perplexity", "ngram", "mixture"):
         if name in report:

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from charlm.adaptive import AdaptiveModels, AdaptiveSettings, held_out_log_probs, split_scores
-from charlm.compression import conditional_perplexity
 from charlm.interpolation import OnlineMixer, context_features
 from charlm.model import ModelConfig, build_model
 from charlm.tf_runtime import make_deterministic
@@ -84,10 +83,3 @@ def test_context_features_are_one_hot_groups_known_before_the_character():
     assert features[0, 4:11].sum() == 0 and features[2, 4 + 6] == 1          # never seen; 100 -> 64+
     np.testing.assert_array_equal(features[:, 11], [0, 1, 0])                 # always one follower
     np.testing.assert_array_equal(features[:, 12:].argmax(axis=1), [0, 2, 7])  # entropy in nats
-
-
-def test_xz_pays_less_for_text_it_has_seen_before():
-    verse = "分开 不分开 我的爱 想要和你飞到宇宙去 " * 3
-    fresh = "".join(chr(0x4E00 + i * 37 % 2000) for i in range(len(verse)))
-    assert conditional_perplexity(verse, verse) < conditional_perplexity(verse, fresh) / 5
-    assert conditional_perplexity("abc", "") is None
