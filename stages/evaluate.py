@@ -1,10 +1,12 @@
 """Stage 4: model -> metrics/eval.json: perplexity of the network, a Kneser-Ney n-gram and their
 mixture, static (from the train part alone) and adaptive (learning from the held-out text as it is
-read), beside what xz pays for the same text.
+read), beside what xz and PPMd pay for the same text.
 
-Every number is scored on one fixed class set (every train character plus one class for unseen
-ones), so it stays comparable across vocabulary settings. The mixture weight is fit on validation
-and stored in the metrics, where `charlm score` reads it.
+The main figures are scored on one fixed class set (every train character plus one class for
+unseen ones), so they stay comparable across vocabulary settings. "open_vocabulary" repeats them
+with each unseen character also spelled out (charlm.spelling), a cost a decoder could pay, as the
+compressors' is. The mixture weight is fit on validation and stored in the metrics, where
+`charlm score` reads it.
 """
 
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
@@ -27,9 +29,10 @@ def main() -> None:
     classes = {split: load_array(f"{PROCESSED}/{split}_classes.npy", "vocab") for split in SPLITS}
 
     from charlm.adaptive import AdaptiveModels, AdaptiveSettings, held_out_log_probs
-    from charlm.compression import conditional_perplexity
+    from charlm.compression import references
     from charlm.interpolation import fit_weight
-    from charlm.scoring import ScoringModels, perplexities, with_mixture
+    from charlm.scoring import ScoringModels, open_vocabulary_figures, perplexities, with_mixture
+    from charlm.spelling import Spelling
 
     models = ScoringModels(MODEL_DIR, vocab, classes["train"], p.ngram_order, p.ngram_discount)
     scores = {s: models.log_probs(ids[s], classes[s]) for s in SPLITS}
@@ -40,7 +43,8 @@ def main() -> None:
     if len(scores["valid"]["network"]):
         # Rounded before use, so the stored weight is exactly the one `charlm score` mixes with.
         weight = round(fit_weight(scores["valid"]["network"], scores["valid"]["ngram"]), 4)
-        report["mixture"] = {s: perplexities(with_mixture(scores[s], weight))["mixture"] for s in ("valid", "test")}
+        scores = {s: with_mixture(scores[s], weight) for s in SPLITS}
+        report["mixture"] = {s: perplexities(scores[s])["mixture"] for s in ("valid", "test")}
         report["mixture"]["network_weight"] = weight
 
     # Adaptive: the held-out text read as one stream, every model learning as it reads.
@@ -48,17 +52,26 @@ def main() -> None:
                               classes["train"], AdaptiveSettings.from_params(p, dynamic))
     held_out = held_out_log_probs(adaptive, ids, classes)
     report["adaptive"] = {name: perplexities(by_part) for name, by_part in held_out.items()}
-    # What xz pays for each part given all the text before it.
+    # What xz and PPMd pay for each part (after its first character) given all the text before it.
     texts = {split: read_text(f"{PROCESSED}/{split}.txt", "vocab") for split in SPLITS}
-    xz = {"valid": conditional_perplexity(texts["train"], texts["valid"]),
-          "test": conditional_perplexity(texts["train"] + texts["valid"], texts["test"])}
-    report["adaptive"]["xz"] = {s: None if value is None else round(value, 4) for s, value in xz.items()}
+    report["adaptive"].update(references(texts))
+
+    # Open vocabulary: the same figures with each character the class set cannot name spelled out.
+    report["open_vocabulary"] = open_vocabulary_figures(scores, held_out, Spelling(texts["train"]), texts, classes)
     write_json(METRICS_PATH, report)
     for name in ("perplexity", "ngram", "mixture"):
         if name in report:
             print(f"evaluate: {name:<10} " + ", ".join(f"{k} {v}" for k, v in report[name].items()))
     for name, figures in report["adaptive"].items():
         print(f"evaluate: adaptive {name:<13} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    open_vocabulary = report["open_vocabulary"]
+    print(f"evaluate: open vocabulary: unseen characters {open_vocabulary['unseen']}, bits to spell one "
+          f"{open_vocabulary['spelling_bits']}")
+    for name in ("perplexity", "ngram", "mixture"):
+        if name in open_vocabulary:
+            print(f"evaluate: open vocabulary {name:<10} " + ", ".join(f"{k} {v}" for k, v in open_vocabulary[name].items()))
+    for name, figures in open_vocabulary["adaptive"].items():
+        print(f"evaluate: open vocabulary adaptive {name:<13} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from charlm.adaptive import AdaptiveModels, AdaptiveSettings, held_out_log_probs, split_scores
-from charlm.compression import conditional_perplexity
 from charlm.interpolation import OnlineMixer, context_features
 from charlm.model import ModelConfig, build_model
+from charlm.scoring import open_vocabulary_figures
+from charlm.spelling import CONCENTRATION, DISCOUNT, Spelling
 from charlm.tf_runtime import make_deterministic
 
 VOCAB = 7  # the network's ids; the class set here is the same with nothing folded
@@ -86,8 +87,21 @@ def test_context_features_are_one_hot_groups_known_before_the_character():
     np.testing.assert_array_equal(features[:, 12:].argmax(axis=1), [0, 2, 7])  # entropy in nats
 
 
-def test_xz_pays_less_for_text_it_has_seen_before():
-    verse = "分开 不分开 我的爱 想要和你飞到宇宙去 " * 3
-    fresh = "".join(chr(0x4E00 + i * 37 % 2000) for i in range(len(verse)))
-    assert conditional_perplexity(verse, verse) < conditional_perplexity(verse, fresh) / 5
-    assert conditional_perplexity("abc", "") is None
+def test_open_vocabulary_figures_add_the_spelling_of_unseen_characters_to_every_model():
+    texts = {"train": "abcabc", "valid": "abQab", "test": "aQbRc"}
+    classes = {s: np.array([0 if c not in texts["train"] else 1 for c in text]) for s, text in texts.items()}
+    closed = {s: {"network": np.full(4, np.log(0.5)), "ngram": np.full(4, np.log(0.25))} for s in ("valid", "test")}
+    adaptive = {"network": {s: np.full(4, np.log(0.5)) for s in ("valid", "test")}}
+    spelling = Spelling(texts["train"])
+    figures = open_vocabulary_figures(closed, adaptive, spelling, texts, classes)
+    assert figures["unseen"] == {"valid": 1, "test": 2}
+    q, r = -spelling.log_probs("QR")
+    assert figures["perplexity"]["valid"] == pytest.approx(2 * np.exp(q / 4), rel=1e-4)
+    assert figures["ngram"]["test"] == pytest.approx(4 * np.exp((q + r) / 4), rel=1e-4)
+    assert "mixture" not in figures
+    # Adaptive: Q was read in validation, so test pays the cache's price for it, not its spelling.
+    q_again = -np.log((1 - DISCOUNT) / (1 + CONCENTRATION))
+    r_new = -np.log((CONCENTRATION + DISCOUNT) / (2 + CONCENTRATION)) + r + np.log1p(-np.exp(-q))
+    assert figures["adaptive"]["network"]["test"] == pytest.approx(2 * np.exp((q_again + r_new) / 4), rel=1e-4)
+    assert figures["spelling_bits"]["static"]["test"] == pytest.approx((q + r) / 2 / np.log(2), abs=1e-4)
+    assert figures["spelling_bits"]["adaptive"]["valid"] == figures["spelling_bits"]["static"]["valid"]

@@ -133,15 +133,32 @@ def test_charlm_score_of_the_test_part_prints_evals_test_perplexities(reproduced
 
 def test_eval_reports_adaptive_figures_that_charlm_score_reproduces(reproduced):
     adaptive = reproduced.json("metrics/eval.json")["adaptive"]
-    assert set(adaptive) == {"network", "ngram", "local_ngram", "mixture", "fixed_mixture", "xz"}
-    for figures in adaptive.values():
-        assert set(figures) == {"valid", "test"} and all(value > 1 for value in figures.values())
+    assert set(adaptive) == {"network", "ngram", "local_ngram", "mixture", "fixed_mixture", "xz", "xz_utf16", "ppmd"}
+    for name, figures in adaptive.items():
+        settings = {"encoding", "order", "memory_mb"} if name == "ppmd" else set()
+        assert set(figures) == {"valid", "test"} | settings and figures["valid"] > 1 and figures["test"] > 1, name
     # The validation part is read first from the trained state, so reading it alone gives its figures.
     out = reproduced.charlm("score", "--adaptive", "data/processed/valid.txt").stdout
     printed = {line.rsplit(" perplexity ")[0].strip(): float(line.split(" perplexity ")[1].split()[0])
                for line in out.splitlines()[1:] if " perplexity " in line}
     for name in ("network", "ngram", "local_ngram", "mixture"):
         assert printed[f"adaptive {name}"] == pytest.approx(adaptive[name]["valid"], rel=1e-5), name
+
+
+def test_eval_reports_open_vocabulary_figures_beside_the_closed_class_ones(reproduced):
+    evaluation = reproduced.json("metrics/eval.json")
+    open_vocabulary = evaluation["open_vocabulary"]
+    train = set((reproduced.path / "data/processed/train.txt").read_text(encoding="utf-8"))
+    for part in ("valid", "test"):
+        text = (reproduced.path / f"data/processed/{part}.txt").read_text(encoding="utf-8")
+        unseen = sum(c not in train for c in text[1:])
+        assert open_vocabulary["unseen"][part] == unseen
+        # Spelling out an unseen character only adds to a model's cost; none to spell, none added.
+        pairs = [(open_vocabulary[key][part], evaluation[key][part]) for key in ("perplexity", "ngram", "mixture")]
+        pairs += [(figures[part], evaluation["adaptive"][name][part]) for name, figures in open_vocabulary["adaptive"].items()]
+        for open_figure, closed in pairs:
+            assert open_figure > closed if unseen else open_figure == closed
+    assert set(open_vocabulary["adaptive"]) == {"network", "ngram", "local_ngram", "mixture", "fixed_mixture"}
 
 
 def test_charlm_score_per_char_lists_every_character_most_surprising_first(reproduced):

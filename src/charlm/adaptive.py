@@ -14,6 +14,7 @@ import numpy as np
 from charlm.dynamic import DynamicEvaluator
 from charlm.interpolation import OnlineMixer, context_features, fit_weight, mix
 from charlm.ngram import KneserNey
+from charlm.spelling import Spelling
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,11 @@ def held_out_log_probs(models: AdaptiveModels, ids: dict, classes: dict) -> dict
         weight = fit_weight(scores["network"]["valid"], scores["ngram"]["valid"])
         scores["fixed_mixture"] = {s: mix(scores["network"][s], scores["ngram"][s], weight) for s in ("valid", "test")}
     return scores
+
+
+def held_out_spelling_costs(spelling: Spelling, texts: dict[str, str], unseen: dict) -> dict[str, np.ndarray]:
+    """Nats to spell out each scored validation and test character that the class set cannot name
+    (`unseen` marks them, per part), the two parts read as one stream as `held_out_log_probs` reads
+    them, the cache of unseen characters learning from what it has read."""
+    stream = spelling.adaptive_costs(texts["valid"] + texts["test"], held_out_stream(unseen["valid"], unseen["test"]))
+    return split_scores(stream, len(texts["valid"]))

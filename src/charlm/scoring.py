@@ -3,18 +3,21 @@ and `charlm score`.
 
 `log_probs` returns one array per model (natural-log probability of each character after the
 first, given those before it), keyed by model name, so a new model (an adaptive one, say) is one
-more entry; `with_mixture` adds the network/n-gram mixture at a given weight.
+more entry; `with_mixture` adds the network/n-gram mixture at a given weight, and `with_spelling`
+turns the figures into open-vocabulary ones (charlm.spelling).
 """
 
 from pathlib import Path
 
 import numpy as np
 
+from charlm.adaptive import held_out_spelling_costs
 from charlm.evaluation import Scorer, perplexity
 from charlm.interpolation import mix
 from charlm.model import load_model
 from charlm.ngram import KneserNey
-from charlm.vocab import Vocabulary
+from charlm.spelling import Spelling, bits_per_character
+from charlm.vocab import UNK_ID, Vocabulary
 
 
 class ScoringModels:
@@ -39,6 +42,37 @@ class ScoringModels:
 def with_mixture(log_probs: dict[str, np.ndarray], network_weight: float) -> dict[str, np.ndarray]:
     """`log_probs` plus "mixture": network_weight * P_network + (1 - network_weight) * P_ngram."""
     return {**log_probs, "mixture": mix(log_probs["network"], log_probs["ngram"], network_weight)}
+
+
+def with_spelling(log_probs: dict[str, np.ndarray], spelling_costs: np.ndarray) -> dict[str, np.ndarray]:
+    """Each model's log-probabilities on open-vocabulary terms: a character the class set cannot
+    name costs its class (the unseen one) plus the nats to spell out which character it was,
+    the same for every model (`Spelling.static_costs` or `adaptive_costs` of the scored text)."""
+    return {name: values - spelling_costs for name, values in log_probs.items()}
+
+
+def open_vocabulary_figures(static: dict[str, dict], adaptive: dict[str, dict], spelling: Spelling,
+                            texts: dict[str, str], classes: dict[str, np.ndarray]) -> dict:
+    """metrics/eval.json's "open_vocabulary" section: the static figures (`static[part][model]`,
+    log-probabilities of the validation and test parts) and the adaptive ones
+    (`adaptive[model][part]`, as `adaptive.held_out_log_probs` gives them) with every character
+    that the class set cannot name (class id UNK_ID in `classes`, per part) also spelled out;
+    beside them how many scored characters that is and what spelling one cost on average, in bits."""
+    parts = ("valid", "test")
+    unseen = {s: np.asarray(classes[s]) == UNK_ID for s in parts}
+    costs = {"static": {s: spelling.static_costs(texts[s], unseen[s]) for s in parts},
+             "adaptive": held_out_spelling_costs(spelling, texts, unseen)}
+    scored_unseen = {s: unseen[s][1:] for s in parts}
+    figures = {"unseen": {s: int(np.count_nonzero(scored_unseen[s])) for s in parts},
+               "spelling_bits": {how: {s: _round(bits_per_character(by_part[s], scored_unseen[s])) for s in parts}
+                                 for how, by_part in costs.items()}}
+    static = {s: perplexities(with_spelling(static[s], costs["static"][s])) for s in parts}
+    for key, name in (("perplexity", "network"), ("ngram", "ngram"), ("mixture", "mixture")):
+        if name in static["valid"]:
+            figures[key] = {s: static[s][name] for s in parts}
+    figures["adaptive"] = {name: {s: _round(perplexity(by_part[s] - costs["adaptive"][s])) for s in parts}
+                           for name, by_part in adaptive.items()}
+    return figures
 
 
 def perplexities(log_probs: dict[str, np.ndarray]) -> dict[str, float | None]:
