@@ -32,11 +32,12 @@ def test_each_compressor_pays_less_for_text_it_has_seen_before(compressor):
 def test_ppmd_is_chosen_on_validation_only():
     train, valid = VERSE * 2, VERSE[:30] + FRESH[:30]
     grid = ppmd_grid(train, valid)
-    assert len(grid) == len(ENCODINGS) * len(PPMD_MEMORY_MB) * len(PPMD_ORDERS)
+    assert len(grid) == len(ENCODINGS) * len(PPMD_ORDERS)
+    assert {c.memory_mb for c in grid} == {PPMD_MEMORY_MB}
     chosen = choose_on_validation(train, valid)
     assert grid[chosen] == min(grid.values())
-    # Equal on validation: the largest memory wins (the test part is read after more text).
-    assert chosen.memory_mb == max(c.memory_mb for c, value in grid.items() if value == grid[chosen])
+    # Equal on validation: the lower order wins.
+    assert chosen.order == min(c.order for c, value in grid.items() if value == grid[chosen])
     texts = {"train": train, "valid": valid, "test": FRESH}
     report = references(texts)
     assert set(report) == {"xz", "xz_utf16", "ppmd"}

@@ -1,8 +1,10 @@
+import json
 import os
 import stat
 
 import pytest
 
+from charlm.errors import UserError
 from charlm.io import atomic_folder, write_json, write_text
 
 
@@ -41,3 +43,12 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_non_finite_figure_is_a_user_error_and_leaves_the_file(tmp_path):
+    path = tmp_path / "eval.json"
+    write_json(path, {"perplexity": 1.5})
+    with pytest.raises(UserError, match="NaN or infinite"):
+        write_json(path, {"perplexity": float("nan")})
+    assert json.loads(path.read_text()) == {"perplexity": 1.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["eval.json"]

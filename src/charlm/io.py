@@ -68,7 +68,14 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    """Write `obj` as JSON; a NaN or infinite figure (not JSON, and never a result) is a user error
+    that leaves the earlier file as it was."""
+    try:
+        text = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise UserError(f"{path}: a figure came out NaN or infinite, so nothing was written (the earlier file is "
+                        f"as it was); a step size (train.lr, dynamic.lr) too large for the model diverges: lower it") from None
+    write_text(path, text + "\n")
 
 
 def save_array(path: str | os.PathLike, array: np.ndarray) -> None:
