@@ -69,7 +69,7 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    ngram_order: int = _spec(int, min=1, max=10)
+    ngram_order: int = _spec(int, min=1, max=32)
     ngram_discount: float = _spec(float, min=0.0, max=1.0, min_open=True, max_open=True)
     adaptive_ngram_order: int = _spec(int, min=1, max=32)
     adaptive_ngram_discount: float = _spec(float, min=0.0, max=1.0, min_open=True, max_open=True)
