@@ -102,23 +102,35 @@ def test_incremental_counts_equal_counts_rebuilt_from_scratch():
     incremental = KneserNey(ids[:200], vocab_size=6, order=5, discount=0.8)
     incremental.target_log_probs(ids[200:], adapt=True)
     rebuilt = KneserNey(ids[:200], vocab_size=6, order=5, discount=0.8)
-    # A document read adaptively is counted as a document of its own.
-    seq = [int(i) for i in ids[200:]]
+    rebuilt.add_document(ids[200:])
+    # Both documents counted one character at a time, none of them built as the train arrays.
     scratch = KneserNey(np.array([], dtype=int), vocab_size=6, order=5, discount=0.8)
-    for doc in ([int(i) for i in ids[:200]], seq):
-        for t in range(len(doc)):
-            scratch.add(doc, t)
-    for t in range(len(seq)):
-        rebuilt.add(seq, t)
+    for doc in (ids[:200], ids[200:]):
+        scratch.add_document(doc)
     for model in (rebuilt, scratch):
-        assert model.counts == incremental.counts
-        assert model.totals == incremental.totals and model.types == incremental.types
+        assert model.count_tables() == incremental.count_tables()
+    # The train arrays hold what counting the train text one character at a time gives.
+    counted = KneserNey(np.array([], dtype=int), vocab_size=6, order=5, discount=0.8)
+    counted.add_document(ids[:200])
+    assert counted.count_tables() == KneserNey(ids[:200], vocab_size=6, order=5, discount=0.8).count_tables()
 
 
 def test_static_scoring_leaves_the_counts_alone(bigram):
-    before = [dict(c) for c in bigram.counts]
+    before = bigram.count_tables()
     bigram.target_log_probs(np.array([B, B, B, A]))
-    assert bigram.counts == before
+    assert bigram.count_tables() == before
+
+
+def test_static_and_adaptive_scoring_agree_with_one_scalar_path():
+    # The static scores are vectorised over positions; `prob` scores one position; after an
+    # adaptive reading, static scores include what was read.
+    rng = np.random.default_rng(5)
+    model = KneserNey(rng.integers(0, 5, 300), vocab_size=5, order=4, discount=0.8)
+    read = rng.integers(0, 5, 50)
+    for _ in range(2):
+        expected = [math.log(model.prob(tuple(read[max(0, t - 3):t]), read[t])) for t in range(1, len(read))]
+        np.testing.assert_allclose(model.target_log_probs(read), expected, rtol=1e-12)
+        model.add_document(rng.integers(0, 5, 80))
 
 
 def test_changing_a_character_leaves_every_earlier_score_unchanged():

@@ -4,17 +4,86 @@ static or adaptive (its counts updated with each character right after it is sco
 Chen & Goodman's interpolated Kneser-Ney with one absolute discount D for every order. The
 highest order uses raw counts; lower orders use continuation counts (how many distinct
 characters precede an n-gram; the start of a text counts as one). Order 0 is uniform over the
-vocabulary, so `<unk>` and every unseen continuation keep some probability. Plain Python and
-NumPy: no TensorFlow.
+vocabulary, so `<unk>` and every unseen continuation keep some probability. NumPy only.
 
-Counting is incremental: the model is built by adding the train text one character at a time,
-and the adaptive reading adds each held-out character the same way after scoring it. Every text
-read is a document of its own: its first characters have no history before them.
+Storage is sized for large corpora, as KenLM's is: no Python object per n-gram. Every n-gram is
+a 64-bit hash of its characters (built left to right, so one array pass per order hashes every
+window of the text), and the counts of the train text are sorted arrays of hashes with their
+counts, and per history its total and number of distinct followers, looked up by binary search,
+whole texts at a time. About 20 bytes per distinct n-gram and order. What an adaptive reading adds
+goes to small dictionaries beside the arrays, bounded by the length of the text read. Two n-grams
+share a hash with probability about 2^-64 per pair.
+
+Every text read is a document of its own: its first characters have no history before them.
 """
 
 import numpy as np
 
-_START = -1  # stands for "no character before this one" when counting left contexts
+_SEED = np.uint64(0x9E3779B97F4A7C15)  # the hash of the empty n-gram (the unigrams' history)
+_START = 1                             # the code of "no character before this one"; characters are id + 2
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a bijection of 64-bit integers that spreads every input bit."""
+    z = z ^ (z >> np.uint64(30))
+    z = z * np.uint64(0xBF58476D1CE4E5B9)
+    z = z ^ (z >> np.uint64(27))
+    z = z * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _step(history: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """The hash of an n-gram from the hash of its first n-1 characters and the code of its last."""
+    return _mix(history * np.uint64(0x100000001B3) + code)
+
+
+def _next_windows(shorter: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """From the hashes of the k - 1 codes ending at each j, those of the k codes ending at each j
+    (valid for j >= k - 1)."""
+    previous = np.concatenate([np.array([_SEED], dtype=np.uint64), shorter[:-1]])  # ending one earlier
+    return _step(previous, codes)
+
+
+def _window_hashes(codes: np.ndarray, length: int) -> list[np.ndarray]:
+    """hashes[k][j]: the hash of the k codes ending at codes[j] (k = 0..length), valid for j >= k - 1."""
+    hashes = [np.full(len(codes), _SEED, dtype=np.uint64)]
+    for _ in range(length):
+        hashes.append(_next_windows(hashes[-1], codes))
+    return hashes
+
+
+def _extended_codes(ids) -> np.ndarray:
+    """The document's codes after a start marker: extended index j is document position j - 1."""
+    return np.concatenate([[_START], np.asarray(ids, dtype=np.int64) + 2]).astype(np.uint64)
+
+
+class _Table:
+    """Sorted 64-bit keys with their values; `lookup` gives 0 for an absent key."""
+
+    def __init__(self, keys: np.ndarray, *values: np.ndarray):
+        self.keys, self.values = keys, values
+
+    def lookup(self, queries: np.ndarray, which: int = 0) -> np.ndarray:
+        if len(self.keys) == 0:
+            return np.zeros(len(queries), dtype=np.int64)
+        index = np.minimum(np.searchsorted(self.keys, queries), len(self.keys) - 1)
+        return np.where(self.keys[index] == queries, self.values[which][index], 0).astype(np.int64)
+
+    def contains(self, queries: np.ndarray) -> np.ndarray:
+        if len(self.keys) == 0:
+            return np.zeros(len(queries), dtype=bool)
+        index = np.minimum(np.searchsorted(self.keys, queries), len(self.keys) - 1)
+        return self.keys[index] == queries
+
+
+def _by_history(keys: np.ndarray, counts: np.ndarray, histories: np.ndarray) -> _Table:
+    """Per history: the total of its grams' counts and how many distinct grams follow it, over
+    `keys`, the sorted hashes of the order below (every history of order n is an (n-1)-gram of the
+    text), so the hashes are stored once for both uses."""
+    index = np.searchsorted(keys, histories)
+    totals = np.bincount(index, weights=counts, minlength=len(keys)).astype(np.uint32)
+    types = np.bincount(index, minlength=len(keys)).astype(np.uint32)
+    return _Table(keys, totals, types)
 
 
 class KneserNey:
@@ -22,62 +91,79 @@ class KneserNey:
         if not 0 < discount < 1:
             raise ValueError("discount must lie in (0, 1)")
         self.order, self.discount, self.vocab_size = order, discount, vocab_size
-        # counts[n][ngram]: raw counts for the highest order, continuation counts below it;
-        # seen[n]: the (n + 1)-grams (left character + n-gram) already counted at order n.
-        self.counts: list[dict] = [{} for _ in range(order + 1)]
-        self.seen: list[set] = [set() for _ in range(order)]
-        # Per history: the total of its counts and how many distinct characters follow it.
-        self.totals: list[dict] = [{} for _ in range(order + 1)]
-        self.types: list[dict] = [{} for _ in range(order + 1)]
-        seq = [int(i) for i in ids]
-        for t in range(len(seq)):
-            self.add(seq, t)
+        # grams[n]: the counted n-grams (raw counts at the highest order, continuation counts
+        # below); histories[n]: total and distinct followers of each history of order n;
+        # start_pairs[n]: the start marker + first n characters of the train text, a left context
+        # that no (n+1)-gram holds.
+        self.grams, self.histories, self.start_pairs = [None], [None], [None]
+        codes = _extended_codes(ids)
+        # Three orders of window hashes at a time (n - 1, n, n + 1), not all of them.
+        hashes = {0: np.full(len(codes), _SEED, dtype=np.uint64)}
+        hashes[1] = _next_windows(hashes[0], codes)
+        for n in range(1, order + 1):
+            if n < order:
+                hashes[n + 1] = _next_windows(hashes[n], codes)
+            hashes.pop(n - 2, None)
+            ends = np.arange(n, len(codes))  # windows of n characters, the start marker excluded
+            grams, histories = hashes[n][ends], hashes[n - 1][ends - 1]
+            if n == order:
+                keys, first, counts = np.unique(grams, return_index=True, return_counts=True)
+            else:
+                # Continuation count: the distinct left contexts (n + 1 codes, the start marker
+                # included) that end in the gram.
+                _, pair_first = np.unique(hashes[n + 1][ends], return_index=True)
+                keys, first_pair, counts = np.unique(grams[pair_first], return_index=True, return_counts=True)
+                first = pair_first[first_pair]
+            self.grams.append(_Table(keys, counts.astype(np.uint32)))
+            below = self.grams[n - 1].keys if n > 1 else np.array([_SEED], dtype=np.uint64)
+            self.histories.append(_by_history(below, counts, histories[first]))
+            self.start_pairs.append({int(hashes[n + 1][n])} if n < order and len(codes) > n else set())
+        # What adaptive reading has added: per order, counts, totals, distinct followers, left contexts.
+        self._counts = [{} for _ in range(order + 1)]
+        self._totals = [{} for _ in range(order + 1)]
+        self._types = [{} for _ in range(order + 1)]
+        self._seen = [set() for _ in range(order + 1)]
 
-    def add(self, seq: list[int], t: int) -> None:
-        """Count the character seq[t], with the characters before it in `seq` as its history."""
-        order = self.order
-        if t + 1 >= order:
-            self._count(order, tuple(seq[t + 1 - order:t + 1]))
-        for n in range(1, min(order - 1, t + 1) + 1):
-            gram = tuple(seq[t + 1 - n:t + 1])
-            left = seq[t - n] if t >= n else _START
-            if (left, *gram) not in self.seen[n]:
-                self.seen[n].add((left, *gram))
-                self._count(n, gram)
+    def _static_columns(self, codes: np.ndarray):
+        """Per order n, over the document positions t of `codes` (extended): the hashes of the
+        n-gram ending at t, its history and its left context, and the train counts of each."""
+        hashes = _window_hashes(codes, self.order + 1)
+        j = np.arange(1, len(codes))  # document position t is extended index t + 1
+        columns = [None]
+        for n in range(1, self.order + 1):
+            gram, history = hashes[n][j], hashes[n - 1][j - 1]
+            pair = hashes[n + 1][j] if n < self.order else None
+            in_train = None
+            if pair is not None:
+                in_train = self.grams[n + 1].contains(pair) | np.isin(pair, np.array(sorted(self.start_pairs[n]), dtype=np.uint64))
+            columns.append((gram, history, pair, self.grams[n].lookup(gram), self.histories[n].lookup(history, 0),
+                            self.histories[n].lookup(history, 1), in_train))
+        return columns
 
-    def _count(self, n: int, gram: tuple[int, ...]) -> None:
-        count = self.counts[n].get(gram, 0) + 1
-        self.counts[n][gram] = count
-        history = gram[:-1]
-        self.totals[n][history] = self.totals[n].get(history, 0) + 1
-        if count == 1:
-            self.types[n][history] = self.types[n].get(history, 0) + 1
+    def _count(self, n: int, gram: int, history: int, train_count: int) -> None:
+        count = self._counts[n].get(gram, 0) + 1
+        self._counts[n][gram] = count
+        self._totals[n][history] = self._totals[n].get(history, 0) + 1
+        if train_count + count == 1:
+            self._types[n][history] = self._types[n].get(history, 0) + 1
+
+    def add_document(self, ids) -> None:
+        """Count `ids` as a document of its own, as an adaptive reading does."""
+        self.read(ids, adapt=True)
 
     def prob(self, history: tuple[int, ...], token: int) -> float:
         """P(token | the last order-1 characters of history)."""
         history = tuple(history[-(self.order - 1):]) if self.order > 1 else ()
-        return self._prob(history, token, len(history) + 1)
-
-    def _prob(self, history: tuple[int, ...], token: int, n: int) -> float:
-        if n == 0:
-            return 1.0 / self.vocab_size
-        lower = self._prob(history[1:], token, n - 1)
-        total = self.totals[n].get(history, 0)
-        if total == 0:
-            return lower
-        count = self.counts[n].get(history + (token,), 0)
-        return (max(count - self.discount, 0.0) + self.discount * self.types[n][history] * lower) / total
+        # Scored as the last character of a document made of the history and the token.
+        scores, _ = self._score(np.array([*history, token]), with_contexts=False, only_last=True)
+        return float(np.exp(scores[-1]))
 
     def longest_context(self, history: tuple[int, ...]) -> tuple[int, int, int]:
         """(length, total, types) of the longest suffix of history (up to order-1 characters) that
         the counts have seen as a history: how much of the context has occurred before."""
         history = tuple(history[-(self.order - 1):]) if self.order > 1 else ()
-        for length in range(len(history), 0, -1):
-            context = history[len(history) - length:]
-            total = self.totals[length + 1].get(context, 0)
-            if total:
-                return length, total, self.types[length + 1][context]
-        return 0, self.totals[1].get((), 0), self.types[1].get((), 0)
+        _, contexts = self._score(np.array([*history, 0]), with_contexts=True, only_last=True)
+        return tuple(int(v) for v in contexts[-1])
 
     def target_log_probs(self, ids: np.ndarray, adapt: bool = False) -> np.ndarray:
         """Natural-log probability of ids[1:], each given the characters before it in `ids`.
@@ -90,17 +176,87 @@ class KneserNey:
     def read(self, ids: np.ndarray, adapt: bool, with_contexts: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """`target_log_probs`, and with `with_contexts` also `longest_context` of each scored
         character's history as a [len(ids) - 1, 3] int array, taken before the character is counted."""
-        seq = [int(i) for i in ids]
-        context = self.order - 1
-        n = max(len(seq) - 1, 0)
-        log_probs = np.empty(n)
-        contexts = np.empty((n, 3), dtype=np.int64) if with_contexts else None
-        for t in range(len(seq)):
+        if not adapt:
+            log_probs, contexts = self._score(np.asarray(ids), with_contexts)
+            return log_probs[1:], contexts[1:] if with_contexts else None
+        return self._read_adapting(np.asarray(ids), with_contexts)
+
+    def _score(self, ids: np.ndarray, with_contexts: bool, only_last: bool = False):
+        """Scores of every position of `ids` as a document (position 0 included, from no history),
+        with the counts as they are, vectorised over positions."""
+        columns = self._static_columns(_extended_codes(ids))
+        t = np.arange(len(ids))
+        if only_last:
+            t = t[-1:]
+            columns = [None] + [tuple(None if c is None else c[-1:] for c in column) for column in columns[1:]]
+        p = np.full(len(t), 1.0 / self.vocab_size)
+        contexts = np.zeros((len(t), 3), dtype=np.int64)
+        for n in range(1, self.order + 1):
+            gram, history, _, count, total, types, _ = columns[n]
+            count, total, types = (self._with_added(values, keys, added) for values, keys, added in
+                                   ((count, gram, self._counts[n]), (total, history, self._totals[n]),
+                                    (types, history, self._types[n])))
+            usable = (n <= t + 1) & (total > 0)  # a history of n - 1 characters, seen before
+            safe_total = np.where(usable, total, 1)
+            p = np.where(usable, (np.maximum(count - self.discount, 0.0) + self.discount * types * p) / safe_total, p)
+            if with_contexts:
+                if n == 1:
+                    contexts[:] = np.stack([np.zeros_like(total), total, types], axis=1)
+                else:
+                    contexts = np.where(usable[:, None], np.stack([np.full_like(total, n - 1), total, types], axis=1),
+                                        contexts)
+        return np.log(p), contexts
+
+    @staticmethod
+    def _with_added(values: np.ndarray, keys: np.ndarray, added: dict) -> np.ndarray:
+        if not added:
+            return values
+        return values + np.fromiter((added.get(k, 0) for k in keys.tolist()), dtype=np.int64, count=len(keys))
+
+    def _read_adapting(self, ids: np.ndarray, with_contexts: bool):
+        order, discount = self.order, self.discount
+        columns = [None] + [tuple(None if c is None else c.tolist() for c in column)
+                            for column in self._static_columns(_extended_codes(ids))[1:]]
+        n_scored = max(len(ids) - 1, 0)
+        log_probs = np.empty(n_scored)
+        contexts = np.empty((n_scored, 3), dtype=np.int64) if with_contexts else None
+        for t in range(len(ids)):
+            top = min(order, t + 1)
             if t:
-                history = tuple(seq[max(0, t - context):t])
-                log_probs[t - 1] = np.log(self.prob(history, seq[t]))
+                p, context = 1.0 / self.vocab_size, None
+                for n in range(1, top + 1):
+                    gram, history, _, count, total, types, _ = (c[t] if c is not None else None for c in columns[n])
+                    total += self._totals[n].get(history, 0)
+                    types += self._types[n].get(history, 0)
+                    if n == 1 or total:  # the longest history seen before, as `longest_context` gives
+                        context = (n - 1, total, types)
+                    if total:
+                        count += self._counts[n].get(gram, 0)
+                        p = (max(count - discount, 0.0) + discount * types * p) / total
+                log_probs[t - 1] = np.log(p)
                 if with_contexts:
-                    contexts[t - 1] = self.longest_context(history)
-            if adapt:
-                self.add(seq, t)
+                    contexts[t - 1] = context
+            # Count the character: its highest-order n-gram, and each lower-order one whose left
+            # context is new.
+            if t + 1 >= order:
+                gram, history, _, count, *_ = (c[t] if c is not None else None for c in columns[order])
+                self._count(order, gram, history, count)
+            for n in range(1, min(order - 1, t + 1) + 1):
+                gram, history, pair, count, _, _, in_train = (c[t] for c in columns[n])
+                if not in_train and pair not in self._seen[n]:
+                    self._seen[n].add(pair)
+                    self._count(n, gram, history, count)
         return log_probs, contexts
+
+    def count_tables(self) -> tuple[list[dict], list[dict], list[dict]]:
+        """Per order, {hash: count}, {history hash: total} and {history hash: distinct followers},
+        the train text's and what was read since together (for tests: small models only)."""
+        def merged(table: _Table, which: int, added: dict) -> dict:
+            out = {int(k): int(v) for k, v in zip(table.keys.tolist(), table.values[which].tolist()) if v}
+            for key, value in added.items():
+                out[key] = out.get(key, 0) + value
+            return out
+        counts = [merged(self.grams[n], 0, self._counts[n]) for n in range(1, self.order + 1)]
+        totals = [merged(self.histories[n], 0, self._totals[n]) for n in range(1, self.order + 1)]
+        types = [merged(self.histories[n], 1, self._types[n]) for n in range(1, self.order + 1)]
+        return counts, totals, types
