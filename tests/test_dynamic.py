@@ -75,3 +75,30 @@ def test_adapted_weights_last_until_the_block_ends(model, train_ids):
         assert any(not np.array_equal(a, b) for a, b in zip(before, get_weights(model)))
     for a, b in zip(before, get_weights(model), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_gradient_statistics_read_a_bounded_sample_spread_over_the_train_part():
+    from charlm.dynamic import _as_windows
+
+    ids = np.arange(10_001)
+    # Unbounded: the streams laid end to end, as many windows as fit.
+    inputs, targets = _as_windows(ids, streams=4, length=10)
+    assert inputs.shape == (250, 4, 10) and inputs[0, :, 0].tolist() == [0, 2500, 5000, 7500]
+    np.testing.assert_array_equal(targets, inputs + 1)
+    # Bounded: the first windows of streams that start evenly over the text.
+    inputs, targets = _as_windows(ids, streams=4, length=10, max_windows=3)
+    assert inputs.shape == (3, 4, 10) and inputs[0, :, 0].tolist() == [0, 2500, 5000, 7500]
+    assert inputs[:, 1].ravel().tolist() == list(range(2500, 2530))
+    np.testing.assert_array_equal(targets, inputs + 1)
+
+
+def test_a_train_part_within_the_bound_is_read_whole(model, train_ids):
+    whole = DynamicEvaluator(model, unk_share=3, segment=5, lr=1.0, decay=0.0)
+    whole.measure_gradients(train_ids)
+    bounded = DynamicEvaluator(model, unk_share=3, segment=5, lr=1.0, decay=0.0)
+    bounded.measure_gradients(train_ids, max_chars=len(train_ids))
+    for a, b in zip(whole.rms, bounded.rms):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    sampled = DynamicEvaluator(model, unk_share=3, segment=5, lr=1.0, decay=0.0)
+    sampled.measure_gradients(train_ids, max_chars=100)
+    assert all(np.all(np.isfinite(r.numpy())) and np.all(r.numpy() >= 0) for r in sampled.rms)

@@ -24,6 +24,8 @@ from charlm.vocab import share_unk
 
 RMS_STREAMS = 32     # the train part is read as this many parallel streams of RMS_WINDOW-character
 RMS_WINDOW = 50      # windows to measure gradients: only their relative size matters, and longer is faster
+RMS_MAX_CHARS = 200_000  # a bounded sample of the train part (streams spread over it), so the cost of
+                         # measuring does not grow with the corpus; a shorter train part is read whole
 
 
 class DynamicEvaluator:
@@ -51,11 +53,12 @@ class DynamicEvaluator:
         gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, self.variables)]
         return gradients, outputs, states
 
-    def measure_gradients(self, train_ids: np.ndarray) -> None:
-        """The RMS of each weight's gradient over segments of the train part, scaled to mean 1."""
+    def measure_gradients(self, train_ids: np.ndarray, max_chars: int = RMS_MAX_CHARS) -> None:
+        """The RMS of each weight's gradient over segments of the train part (at most about
+        `max_chars` characters of it, in streams spread over the whole), scaled to mean 1."""
         window = min(RMS_WINDOW, len(train_ids) - 1)
         streams = min(RMS_STREAMS, max(1, (len(train_ids) - 1) // window))
-        inputs, targets = _as_windows(train_ids, streams, window)
+        inputs, targets = _as_windows(train_ids, streams, window, max_windows=max(1, max_chars // (streams * window)))
         squares = tf.function(self._squared_gradients, jit_compile=True)(inputs, targets)
         rms = [tf.sqrt(s) for s in squares]
         mean = tf.add_n([tf.reduce_sum(r) for r in rms]) / sum(int(tf.size(r)) for r in rms)
@@ -127,10 +130,17 @@ class DynamicEvaluator:
         return log_probs, entropies.numpy()[:n].astype(np.float64)
 
 
-def _as_windows(ids: np.ndarray, streams: int, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """The text as `streams` contiguous streams cut into windows: [windows, streams, length]."""
+def _as_windows(ids: np.ndarray, streams: int, length: int,
+                max_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The text as `streams` contiguous streams cut into windows: [windows, streams, length].
+    With more than `max_windows` windows per stream, each stream keeps its first `max_windows`,
+    the streams' starts spread evenly over the text."""
     windows = (len(ids) - 1) // (streams * length)
-    usable = windows * streams * length
-    inputs = np.asarray(ids[:usable], np.int32).reshape(streams, windows, length).transpose(1, 0, 2)
-    targets = np.asarray(ids[1:usable + 1], np.int32).reshape(streams, windows, length).transpose(1, 0, 2)
+    spacing = windows * length  # streams laid end to end over the text
+    if max_windows is not None and windows > max_windows:
+        windows, spacing = max_windows, (len(ids) - 1) // streams
+    positions = (np.arange(streams) * spacing)[:, None] + np.arange(windows * length)
+    ids = np.asarray(ids, np.int32)
+    inputs = ids[positions].reshape(streams, windows, length).transpose(1, 0, 2)
+    targets = ids[positions + 1].reshape(streams, windows, length).transpose(1, 0, 2)
     return np.ascontiguousarray(inputs), np.ascontiguousarray(targets)

@@ -20,6 +20,10 @@ from charlm.spelling import Spelling, bits_per_character
 from charlm.vocab import UNK_ID, Vocabulary
 
 
+# The most characters of the train part scored for `perplexity.train` (its start, read as one stream).
+TRAIN_SCORE_LIMIT = 1_000_001
+
+
 class ScoringModels:
     """The trained network and the Kneser-Ney n-gram counted on the train part's classes."""
 
