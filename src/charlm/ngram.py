@@ -7,49 +7,20 @@ characters precede an n-gram; the start of a text counts as one). Order 0 is uni
 vocabulary, so `<unk>` and every unseen continuation keep some probability. NumPy only.
 
 Storage is sized for large corpora, as KenLM's is: no Python object per n-gram. Every n-gram is
-a 64-bit hash of its characters (built left to right, so one array pass per order hashes every
-window of the text), and the counts of the train text are sorted arrays of hashes with their
+a 64-bit hash of its characters (charlm.hashing: one array pass per order hashes every window of
+the text), and the counts of the train text are sorted arrays of hashes with their
 counts, and per history its total and number of distinct followers, looked up by binary search,
 whole texts at a time. About 20 bytes per distinct n-gram and order. What an adaptive reading adds
-goes to small dictionaries beside the arrays, bounded by the length of the text read. Two n-grams
-share a hash with probability about 2^-64 per pair.
+goes to small dictionaries beside the arrays, bounded by the length of the text read.
 
 Every text read is a document of its own: its first characters have no history before them.
 """
 
 import numpy as np
 
-_SEED = np.uint64(0x9E3779B97F4A7C15)  # the hash of the empty n-gram (the unigrams' history)
-_START = 1                             # the code of "no character before this one"; characters are id + 2
+from charlm.hashing import SEED, empty_windows, next_windows, window_hashes
 
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: a bijection of 64-bit integers that spreads every input bit."""
-    z = z ^ (z >> np.uint64(30))
-    z = z * np.uint64(0xBF58476D1CE4E5B9)
-    z = z ^ (z >> np.uint64(27))
-    z = z * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _step(history: np.ndarray, code: np.ndarray) -> np.ndarray:
-    """The hash of an n-gram from the hash of its first n-1 characters and the code of its last."""
-    return _mix(history * np.uint64(0x100000001B3) + code)
-
-
-def _next_windows(shorter: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """From the hashes of the k - 1 codes ending at each j, those of the k codes ending at each j
-    (valid for j >= k - 1)."""
-    previous = np.concatenate([np.array([_SEED], dtype=np.uint64), shorter[:-1]])  # ending one earlier
-    return _step(previous, codes)
-
-
-def _window_hashes(codes: np.ndarray, length: int) -> list[np.ndarray]:
-    """hashes[k][j]: the hash of the k codes ending at codes[j] (k = 0..length), valid for j >= k - 1."""
-    hashes = [np.full(len(codes), _SEED, dtype=np.uint64)]
-    for _ in range(length):
-        hashes.append(_next_windows(hashes[-1], codes))
-    return hashes
+_START = 1  # the code of "no character before this one"; characters are id + 2
 
 
 def _extended_codes(ids) -> np.ndarray:
@@ -98,11 +69,11 @@ class KneserNey:
         self.grams, self.histories, self.start_pairs = [None], [None], [None]
         codes = _extended_codes(ids)
         # Three orders of window hashes at a time (n - 1, n, n + 1), not all of them.
-        hashes = {0: np.full(len(codes), _SEED, dtype=np.uint64)}
-        hashes[1] = _next_windows(hashes[0], codes)
+        hashes = {0: empty_windows(len(codes))}
+        hashes[1] = next_windows(hashes[0], codes)
         for n in range(1, order + 1):
             if n < order:
-                hashes[n + 1] = _next_windows(hashes[n], codes)
+                hashes[n + 1] = next_windows(hashes[n], codes)
             hashes.pop(n - 2, None)
             ends = np.arange(n, len(codes))  # windows of n characters, the start marker excluded
             grams, histories = hashes[n][ends], hashes[n - 1][ends - 1]
@@ -115,7 +86,7 @@ class KneserNey:
                 keys, first_pair, counts = np.unique(grams[pair_first], return_index=True, return_counts=True)
                 first = pair_first[first_pair]
             self.grams.append(_Table(keys, counts.astype(np.uint32)))
-            below = self.grams[n - 1].keys if n > 1 else np.array([_SEED], dtype=np.uint64)
+            below = self.grams[n - 1].keys if n > 1 else np.array([SEED], dtype=np.uint64)
             self.histories.append(_by_history(below, counts, histories[first]))
             self.start_pairs.append({int(hashes[n + 1][n])} if n < order and len(codes) > n else set())
         # What adaptive reading has added: per order, counts, totals, distinct followers, left contexts.
@@ -127,7 +98,7 @@ class KneserNey:
     def _static_columns(self, codes: np.ndarray):
         """Per order n, over the document positions t of `codes` (extended): the hashes of the
         n-gram ending at t, its history and its left context, and the train counts of each."""
-        hashes = _window_hashes(codes, self.order + 1)
+        hashes = window_hashes(codes, self.order + 1)
         j = np.arange(1, len(codes))  # document position t is extended index t + 1
         columns = [None]
         for n in range(1, self.order + 1):
