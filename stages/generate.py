@@ -1,16 +1,19 @@
-"""Stage 5: trained model -> reports/samples.md: greedy and sampled continuations of each prefix,
-and a long prefix from the test part continued statically and adaptively."""
+"""Stage 5: trained model -> reports/samples.md and metrics/samples.json: sampled and greedy
+continuations of each prefix with measures of how they read beside real held-out text, and a long
+prefix from the test part continued statically and adaptively."""
 
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
 from charlm.cli import run_stage
 from charlm.errors import UserError
-from charlm.io import load_array, read_text, write_text
+from charlm.io import load_array, read_text, write_json, write_text
 from charlm.vocab import Vocabulary
 
 PROCESSED = "data/processed"
 MODEL_DIR = "models"
 SAMPLES_PATH = "reports/samples.md"
+QUALITY_PATH = "metrics/samples.json"
+SHOWN_PER_PREFIX = 4  # of the measured samples, how many reports/samples.md prints
 
 
 def main() -> None:
@@ -19,7 +22,9 @@ def main() -> None:
     vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
     long_prefix, what_follows = _test_prefix(read_text(f"{PROCESSED}/test.txt", "vocab"), p)
     train_ids = load_array(f"{PROCESSED}/train.npy", "vocab")
+    train_text, valid_text = read_text(f"{PROCESSED}/train.txt", "vocab"), read_text(f"{PROCESSED}/valid.txt", "vocab")
 
+    from charlm.sample_quality import CopyDetector, figures, held_out_pieces
     from charlm.continuation import adaptive_reader, continue_prefixes, load_generator, warn_about_unknown_characters
 
     generator = load_generator(MODEL_DIR, vocab)
@@ -30,14 +35,36 @@ def main() -> None:
     greedy = continue_prefixes(generator, p.prefixes, p.length, reader=prefix_reader)
     sampled = continue_prefixes(generator, p.prefixes, p.length, p.temperature, p.top_k, p.seed, p.num_samples,
                                 reader=prefix_reader)
-    samples = "" if p.num_samples == 1 else f", {p.num_samples} samples"
+    # How the sampler's text reads: a batch per prefix, measured beside real held-out text.
+    measured = continue_prefixes(generator, p.prefixes, p.quality_length, p.temperature, p.top_k, p.seed,
+                                 p.quality_samples, reader=prefix_reader)
+    continuations = {"sampled": [t[len(prefix):] for prefix, texts in zip(p.prefixes, measured) for t in texts],
+                     "greedy": [t[len(prefix):] for prefix, (t,) in zip(p.prefixes, continue_prefixes(
+                         generator, p.prefixes, p.quality_length, reader=prefix_reader))],
+                     "held_out": held_out_pieces(valid_text, p.quality_length)}
+    copies = CopyDetector(train_text)
+    quality = {name: figures(texts, copies) for name, texts in continuations.items() if texts}
+    quality["settings"] = {"length": p.quality_length, "samples_per_prefix": p.quality_samples,
+                           "prefixes": len(p.prefixes), "temperature": p.temperature, "top_k": p.top_k,
+                           "held_out": "the validation part in consecutive pieces"}
+    write_json(QUALITY_PATH, quality)
+
     adaptive = " Each prefix is read adaptively first (generate.adaptive)." if p.adaptive else ""
+    sampler = f"temperature {p.temperature}, top-k {p.top_k or 'off'}, seed {p.seed} + the prefix's position"
     lines = ["# Samples", "",
-             f"{p.length} characters after each prefix: greedy (argmax, as the book does) and sampled "
-             f"(temperature {p.temperature}, top-k {p.top_k or 'off'}, seed {p.seed} + the prefix's position{samples})."
-             f"{adaptive}", ""]
+             f"Sampled continuations ({sampler}): {p.quality_samples} of {p.quality_length} characters per "
+             f"prefix are drawn as one batch and measured (metrics/samples.json); the first {SHOWN_PER_PREFIX} are "
+             f"shown. Beside them, the same measures of the book's greedy decoding and of real held-out text "
+             f"(the validation part) cut into pieces of the same length.{adaptive}", "",
+             *_quality_table(quality), ""]
+    for prefix, texts in zip(p.prefixes, measured):
+        lines += [f"## {prefix}", "", *(f"- {text}" for text in texts[:SHOWN_PER_PREFIX]), ""]
+    samples = "" if p.num_samples == 1 else f", {p.num_samples} samples"
+    lines += ["## Greedy, as the book decodes", "",
+              f"{p.length} characters after each prefix: greedy (argmax) and sampled ({sampler}{samples}).", ""]
     for prefix, (greedy_text,), sampled_texts in zip(p.prefixes, greedy, sampled):
-        lines += [f"## {prefix}", "", f"- greedy: {greedy_text}", *(f"- sampled: {text}" for text in sampled_texts), ""]
+        lines += [f"- greedy: {greedy_text}", *(f"- sampled: {text}" for text in sampled_texts)]
+    lines += [""]
     if long_prefix:
         [[static]] = continue_prefixes(generator, [long_prefix], p.length)
         [[adapted]] = continue_prefixes(generator, [long_prefix], p.length, reader=reader)
@@ -52,6 +79,18 @@ def main() -> None:
                   f"- what the test part says next: …{what_follows}", ""]
     write_text(SAMPLES_PATH, "\n".join(lines))
     print("\n".join(lines))
+
+
+def _quality_table(quality: dict) -> list[str]:
+    rows = [("sampled", "sampled"), ("greedy", "greedy (the book)"), ("held_out", "real held-out text")]
+    columns = [("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"), ("top8_share", "top-8 share"),
+               ("loop_fraction", "looping"), ("longest_copy_median", "longest copy, median"),
+               ("longest_copy_max", "max"), ("copied_8gram_share", "8-grams from train"), ("unk", "<unk>")]
+    lines = ["| | " + " | ".join(title for _, title in columns) + " |", "| --- |" + " ---: |" * len(columns)]
+    for key, title in rows:
+        if key in quality:
+            lines.append(f"| {title} | " + " | ".join(f"{quality[key][c]:g}" for c, _ in columns) + " |")
+    return lines
 
 
 def _test_prefix(test_text: str, p) -> tuple[str, str]:

@@ -42,7 +42,8 @@ def tiny_params() -> dict:
                      "adaptive_ngram_discount": 0.8, "local_ngram_order": 3, "mixer_lr": 0.05},
         "dynamic": {"segment": 5, "lr": 0.01, "decay": 0.01, "softening": 1.0},
         "generate": {"prefixes": ["分开", "不分开"], "length": 10, "temperature": 0.8, "top_k": 5, "seed": 0,
-                     "num_samples": 2, "adaptive": False, "test_prefix_start": 3, "test_prefix_length": 30},
+                     "num_samples": 2, "adaptive": False, "test_prefix_start": 3, "test_prefix_length": 30,
+                     "quality_samples": 4, "quality_length": 12},
     }
 
 

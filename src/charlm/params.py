@@ -97,6 +97,8 @@ class GenerateParams:
     adaptive: bool = _spec(bool)
     test_prefix_start: int = _spec(int, min=0)
     test_prefix_length: int = _spec(int, min=0, max=MAX_PREFIX_LENGTH)
+    quality_samples: int = _spec(int, min=1, max=MAX_SAMPLES)
+    quality_length: int = _spec(int, min=2, max=MAX_GENERATE_LENGTH)
 
 
 SECTIONS = {
