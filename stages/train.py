@@ -3,7 +3,7 @@
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
 from charlm.cli import run_stage
-from charlm.io import load_array, read_text, write_json
+from charlm.io import exclusive_lock, load_array, read_text, write_json
 from charlm.vocab import Vocabulary
 
 PROCESSED = "data/processed"
@@ -12,6 +12,7 @@ CHECKPOINT_DIR = "checkpoints"
 METRICS_PATH = "metrics/train.json"
 HISTORY_PATH = "metrics/train_history.json"
 TIMING_PATH = "metrics/train_timing.json"
+LOCK_PATH = ".train.lock"
 
 
 def main() -> None:
@@ -19,8 +20,13 @@ def main() -> None:
     vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
     train_ids = load_array(f"{PROCESSED}/train.npy", "vocab")
     valid_ids = load_array(f"{PROCESSED}/valid.npy", "vocab")
+    # One training at a time writes this checkout's checkpoint and models.
+    with exclusive_lock(LOCK_PATH, "training"):
+        train_and_write(p, vocab, train_ids, valid_ids)
 
-    # TensorFlow only now, after the cheap checks above have passed.
+
+def train_and_write(p, vocab, train_ids, valid_ids) -> None:
+    # TensorFlow only now, after the cheap checks have passed.
     from charlm.checkpoint import Checkpoint, run_key
     from charlm.model import ModelConfig, build_model, save_model
     from charlm.tf_runtime import make_deterministic

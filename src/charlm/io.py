@@ -1,6 +1,8 @@
-"""Atomic file writes: every output goes to a temporary name in its folder, then is renamed."""
+"""Atomic file writes: every output goes to a temporary name in its folder, then is renamed.
+And a lock, so that one checkout runs one training at a time."""
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -102,3 +104,23 @@ def load_array(path: str | os.PathLike, made_by: str) -> np.ndarray:
 def _require(path, made_by: str) -> None:
     if not Path(path).is_file():
         raise UserError(f"{path}: not found; run `dvc repro {made_by}` first")
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (holding this process's id) for the block; if another
+    process holds it, a user error naming that process. The operating system releases the lock
+    when the holder ends, however it ends."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise UserError(f"{what} is already running in this checkout (process {holder}, holding {path}); "
+                            f"wait for it to end or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)
