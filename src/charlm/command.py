@@ -7,6 +7,7 @@ runs, never for `--help` or a bad argument.
 """
 
 import argparse
+import errno
 import json
 import math
 import os
@@ -21,6 +22,9 @@ from charlm.params import MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH, MAX_SAMPLES
 DEFAULT_MODEL_DIR = "models"
 DEFAULT_DATA_DIR = "data/processed"
 DEFAULT_EVAL_METRICS = "metrics/eval.json"
+# The most `score` reads (16 MiB: some 5 million Chinese characters, several times the lyrics), so
+# that an endless input (`yes |`, /dev/zero) is refused instead of filling the memory.
+MAX_SCORE_BYTES = 16 * 2**20
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "validation (read from --metrics), never fit on the scored text. Scoring the test part's "
                     "text gives metrics/eval.json's test figures.")
     score.add_argument("file", nargs="?", default="-", metavar="FILE",
-                       help="UTF-8 text file to score; - or nothing reads standard input")
+                       help=f"UTF-8 text file to score, at most {MAX_SCORE_BYTES // 2**20} MiB; - or nothing reads "
+                            f"standard input")
     score.add_argument("--newlines", choices=("spaces", "keep"), default=None,
                        help="turn line breaks into spaces, or keep them (default: as unzip.newlines_to_spaces in "
                             "--params, the way the model's corpus was read)")
@@ -125,9 +130,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _generate(args) -> None:
-    for prefix in args.prefixes:
+    for number, prefix in enumerate(args.prefixes, 1):
         if not prefix or len(prefix) > MAX_PREFIX_LENGTH:
             raise UserError(f"a prefix must have 1 to {MAX_PREFIX_LENGTH:,} characters; got {len(prefix):,}")
+        _check_utf8_argument(prefix, f"prefix {number}")
     if args.greedy and args.num_samples > 1:
         raise UserError("--greedy gives one continuation per prefix; drop --num-samples or --greedy")
     vocab = _read_vocabulary(args.data)
@@ -148,7 +154,7 @@ def _generate(args) -> None:
         [texts] = continue_prefixes(generator, [prefix], args.length, temperature, args.top_k, args.seed + i,
                                     args.num_samples, reader=reader)
         for text in texts:
-            print(text, flush=True)
+            _write_line(text, flush=True)
 
 
 def _score(args) -> None:
@@ -181,11 +187,11 @@ def _score(args) -> None:
         adaptive = AdaptiveModels(models.network.model, vocab.unk_share, vocab.class_count,
                                   load_array(f"{args.data}/train.npy", "vocab"), train_classes, settings)
         log_probs.update({f"adaptive {name}": values for name, values in adaptive.read(*models.encode(text)).items()})
-    print(f"{len(text) - 1:,} characters scored (each after the first), {vocab.class_count:,} classes")
+    _write_line(f"{len(text) - 1:,} characters scored (each after the first), {vocab.class_count:,} classes")
     width = max(map(len, log_probs))
     for name, value in perplexities(log_probs).items():
         note = f"  (network weight {weight}, fit on validation, from {args.metrics})" if name == "mixture" else ""
-        print(f"{name:<{width}} perplexity {value}{note}")
+        _write_line(f"{name:<{width}} perplexity {value}{note}")
     if args.per_char:
         _print_costs(text, log_probs)
 
@@ -196,29 +202,84 @@ def _print_costs(text: str, log_probs: dict) -> None:
     names = list(log_probs)
     bits = {name: -values / math.log(2) for name, values in log_probs.items()}
     order = sorted(range(len(text) - 1), key=lambda t: (-bits[names[-1]][t], t))
-    print()
-    print("\t".join(["position", "character", *(f"{name} bits" for name in names)]))
+    _write_line()
+    _write_line("\t".join(["position", "character", *(f"{name} bits" for name in names)]))
     for t in order:
-        print("\t".join([str(t + 2), repr(text[t + 1]), *(f"{bits[name][t]:.2f}" for name in names)]))
+        _write_line("\t".join([str(t + 2), repr(text[t + 1]), *(f"{bits[name][t]:.2f}" for name in names)]))
 
 
 def _read_input_text(file: str) -> str:
+    """The text to score, read with a bound: a stream without end is refused, not read into memory."""
     if file == "-":
-        data = sys.stdin.buffer.read()
+        if sys.stdin is None:  # `<&-`: Python finds no descriptor 0
+            raise UserError("standard input is closed; give a FILE to score, or pipe the text in")
+        try:
+            data = sys.stdin.buffer.read(MAX_SCORE_BYTES + 1)
+        except OSError as e:
+            raise UserError(f"standard input: cannot be read ({e.strerror}); give a FILE to score") from None
     else:
         try:
-            data = Path(file).read_bytes()
+            with open(file, "rb") as f:
+                data = f.read(MAX_SCORE_BYTES + 1)
         except FileNotFoundError:
             raise UserError(f"{file}: file not found") from None
         except IsADirectoryError:
             raise UserError(f"{file}: a folder, not a text file") from None
         except PermissionError:
             raise UserError(f"{file}: not readable (permission denied)") from None
+        except OSError as e:
+            raise UserError(f"{file}: cannot be read ({e.strerror})") from None
+    if len(data) > MAX_SCORE_BYTES:
+        raise UserError(f"{_input_name(file)}: more than {MAX_SCORE_BYTES:,} bytes ({MAX_SCORE_BYTES // 2**20} MiB), "
+                        f"the most `charlm score` reads; score a shorter text, or split it")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{_input_name(file)}: not UTF-8 text (invalid byte at offset {e.start}); "
                         f"convert it to UTF-8") from None
+
+
+def _check_utf8_argument(text: str, what: str) -> None:
+    """A command-line argument that is not UTF-8 reaches Python as lone surrogates
+    (surrogateescape), which no UTF-8 output can hold: refuse it, naming the first bad byte."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        offset = len(text[:e.start].encode("utf-8"))
+        raise UserError(f"{what} is not UTF-8 text (invalid byte at offset {offset}); pass it as UTF-8") from None
+
+
+def _write_line(text: str = "", flush: bool = False) -> None:
+    """Print one line of results; an output that cannot take it is the user's to fix (`> /dev/full`,
+    a locale whose encoding lacks the characters), and is one error line."""
+    try:
+        sys.stdout.write(text + "\n")
+        if flush:
+            sys.stdout.flush()
+    except UnicodeEncodeError as e:
+        character = f"U+{ord(e.object[e.start]):04X}"  # a code point, which any stderr can show
+        raise UserError(f"standard output's encoding ({sys.stdout.encoding}) cannot write {character}; "
+                        f"use a UTF-8 locale or set PYTHONIOENCODING=utf-8") from None
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise _output_failed(e) from None
+
+
+def _flush_output() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise _output_failed(e) from None
+
+
+def _output_failed(e: OSError) -> UserError:
+    # What is left in the buffer goes nowhere, so that Python's flush at exit fails no second time.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    hint = "; free some space or write elsewhere" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return UserError(f"standard output: cannot write ({e.strerror}){hint}")
 
 
 def _input_name(file: str) -> str:
@@ -250,8 +311,12 @@ def _mixture_weight(metrics_path: str, class_count: int) -> float | None:
 
 def main(argv: list[str] | None = None) -> None:
     def run() -> None:
+        if sys.stdout is None:  # `>&-`: results written to nowhere would pass for success
+            raise UserError("standard output is closed, so the results would be lost; "
+                            "redirect it to a file or a pipe instead")
         args = build_parser().parse_args(argv)
         args.run(args)
+        _flush_output()
 
     try:
         run_stage(run)

@@ -21,6 +21,7 @@ MAX_PREFIX_LENGTH = 1_000
 MAX_SEED = 2**32 - 1            # NumPy's global seed, which Keras sets, takes 32 bits
 MIN_TEMPERATURE = 0.01          # already greedy in all but name; far lower ones overflow logits / T
 MAX_SAMPLES = 1_024
+MAX_PARAMS_BYTES = 2**20        # a params file is a few kB; an endless one (/dev/zero) is refused
 
 
 def _spec(kind, *, min=None, max=None, min_open=False, max_open=False, choices=None, optional=False):
@@ -144,9 +145,19 @@ def load(section: str, path: str | Path = DEFAULT_PATH):
 
 def _read_yaml(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_PARAMS_BYTES + 1)
     except FileNotFoundError:
         raise UserError(f"{path}: params file not found; run from the project root or restore it from git") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a params file; name a YAML file such as params.yaml") from None
+    except OSError as e:
+        raise UserError(f"{path}: params file cannot be read ({e.strerror})") from None
+    if len(data) > MAX_PARAMS_BYTES:
+        raise UserError(f"{path}: more than {MAX_PARAMS_BYTES:,} bytes, too large for a params file; "
+                        f"name a YAML file such as params.yaml")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     try:
@@ -198,6 +209,10 @@ def _check_value(key: str, value: Any, spec, path) -> Any:
         raise UserError(f"{path}: '{key}' must be {_kind_name(kind)}, got {value!r}")
     if kind is float and not math.isfinite(value):
         raise UserError(f"{path}: '{key}' must be a finite number, got {value!r}")
+    for text in (value if kind is list else [value] if kind is str else []):
+        if isinstance(text, str) and not _is_unicode_text(text):
+            raise UserError(f"{path}: '{key}' holds a lone surrogate ({text!r}), which no UTF-8 file can hold; "
+                            f"write the character itself")
     if spec["choices"] and value not in spec["choices"]:
         raise UserError(f"{path}: '{key}' must be one of {', '.join(spec['choices'])}; got {value!r}")
     low, high = spec["min"], spec["max"]
@@ -206,6 +221,15 @@ def _check_value(key: str, value: Any, spec, path) -> Any:
     if too_low or too_high:
         raise UserError(f"{path}: '{key}' must be {_range_text(spec)}, got {value!r}")
     return value
+
+
+def _is_unicode_text(text: str) -> bool:
+    """False for a string holding lone surrogates (YAML lets "\\ud800" through), which no UTF-8 output can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _kind_name(kind) -> str:
