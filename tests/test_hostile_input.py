@@ -103,10 +103,55 @@ def test_score_with_a_params_path_that_is_no_params_file(copy, params_path, mess
 
 
 def test_generate_writes_each_line_when_all_is_well(copy):
-    result = shell('"$CHARLM" generate 分开 不分开 --length 5', copy)
+    result = shell('"$CHARLM" generate 分开 不分开 --length 5 --seed 9223372036854775806', copy)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.decode().splitlines()
     assert [len(line) for line in lines] == [7, 8] and lines[0].startswith("分开")
+
+
+# Numbers past what a tensor holds
+
+@pytest.mark.parametrize("args, message", [
+    (["--top-k", str(2**70)], f"error: argument --top-k: must be at most 2,147,483,647, int32's largest"),
+    (["--top-k", "4294967297"], "error: argument --top-k: must be at most 2,147,483,647, int32's largest"),
+    (["--seed", str(2**70)], "error: argument --seed: must be at most 9,223,372,036,854,775,807, int64's largest"),
+    (["--seed", "9223372036854775807"], "error: --seed 9223372036854775807: prefix 2 would draw from seed "
+                                        "9,223,372,036,854,775,808, beyond the largest 64-bit seed "
+                                        "(9,223,372,036,854,775,807); lower --seed to at most 9,223,372,036,854,775,806"),
+    (["--temperature", "1e39"], "error: argument --temperature: must be at most 3.4e+38, float32's largest"),
+])
+def test_numbers_past_a_tensors_range_give_one_error_line(tmp_path, args, message):
+    result = subprocess.run([CHARLM, "generate", "分开", "不分开", *args], cwd=tmp_path, capture_output=True, text=True)
+    assert one_error_line(result).startswith(message)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"generate.top_k": 2**70}, "'generate.top_k' must be at most 2147483647, int32's largest"),
+    ({"generate.top_k": 4294967297}, "'generate.top_k' must be at most 2147483647"),
+    ({"generate.seed": 2**70}, "'generate.seed' must be at most 9223372036854775807, int64's largest"),
+    ({"generate.seed": 2**63 - 1}, "'generate.seed' + the number of prefixes - 1 = 9223372036854775808 is beyond "
+                                   "the largest 64-bit seed"),
+    ({"generate.temperature": 1e39}, "'generate.temperature' must be at most 3.4e+38"),
+    ({"train.hidden_size": 10**12}, "'train.hidden_size' must be at most 16384, the widest layer this code builds; "
+                                    "got 1000000000000"),
+    ({"train.embedding_dim": 10**5}, "'train.embedding_dim' must be at most 16384"),
+    ({"train.num_layers": 10**6}, "'train.num_layers' must be at most 64"),
+    ({"train.num_steps": 2**40}, "'train.num_steps' must be at most 10000"),
+    ({"train.batch_size": 2**40}, "'train.batch_size' must be at most 65536"),
+    ({"train.epochs": 10**12}, "'train.epochs' must be at most 100000"),
+])
+def test_params_past_what_the_code_honours(tmp_path, override, message):
+    path = write_params(tmp_path / "params.yaml", override)
+    with pytest.raises(UserError) as error:
+        params.load(next(iter(override)).split(".")[0], path)
+    assert message in str(error.value)
+
+
+def test_the_largest_values_the_params_allow_are_accepted(tmp_path):
+    path = write_params(tmp_path / "params.yaml", {"generate.top_k": 2**31 - 1, "generate.seed": 2**63 - 2,
+                                                   "train.hidden_size": 16384, "train.epochs": 100_000})
+    assert params.load("generate", path).seed == 2**63 - 2  # two prefixes: seeds 2**63 - 2 and 2**63 - 1
+    assert params.load("train", path).hidden_size == 16384
 
 
 def test_a_lone_surrogate_in_params_is_an_error(tmp_path):
@@ -114,3 +159,17 @@ def test_a_lone_surrogate_in_params_is_an_error(tmp_path):
                                           .replace("- 分开", '- "\\ud800"'), encoding="utf-8")
     with pytest.raises(UserError, match=r"'generate.prefixes' holds a lone surrogate"):
         params.load("generate", tmp_path / "params.yaml")
+
+
+def test_the_largest_seed_and_top_k_reach_the_model(copy):
+    """int64's largest seed and int32's largest top-k (the whole vocabulary) are honoured, not wrapped."""
+    from charlm.continuation import continue_prefixes, load_generator
+    from charlm.vocab import Vocabulary
+
+    vocab = Vocabulary.from_json((copy / "data/processed/vocab.json").read_text(encoding="utf-8"))
+    generator = load_generator(copy / "models", vocab)
+    [[largest]] = continue_prefixes(generator, ["分开"], 8, 1.0, 2**31 - 1, 2**63 - 1)
+    [[everything]] = continue_prefixes(generator, ["分开"], 8, 1.0, 0, 2**63 - 1)
+    assert largest == everything  # K beyond the vocabulary keeps every character, as 0 does
+    [[greedy_k1]] = continue_prefixes(generator, ["分开"], 8, 1.0, 1, 2**63 - 1)
+    assert greedy_k1 == continue_prefixes(generator, ["分开"], 8)[0][0]  # top-1 is the greedy line

@@ -17,7 +17,8 @@ from pathlib import Path
 from charlm import params
 from charlm.cli import run_stage
 from charlm.errors import UserError
-from charlm.params import MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH, MAX_SAMPLES
+from charlm.params import (LIMIT_REASONS, MAX_GENERATE_LENGTH, MAX_GENERATE_SEED, MAX_PREFIX_LENGTH, MAX_SAMPLES,
+                           MAX_TEMPERATURE, MAX_TOP_K)
 
 DEFAULT_MODEL_DIR = "models"
 DEFAULT_DATA_DIR = "data/processed"
@@ -33,7 +34,9 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message}; see `{self.prog} --help`")
 
 
-def _int_range(low: int, high: int | None = None):
+def _int_range(low: int, high: int | None = None, limit: tuple[int, str] | None = None):
+    """An integer from `low` to `high`; `limit` (the largest value the code can honour, and why)
+    is named only to a value beyond it."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -42,6 +45,8 @@ def _int_range(low: int, high: int | None = None):
         if value < low or (high is not None and value > high):
             bounds = f"from {low:,} to {high:,}" if high is not None else f">= {low}"
             raise argparse.ArgumentTypeError(f"must be an integer {bounds}, got {value}")
+        if limit is not None and value > limit[0]:
+            raise argparse.ArgumentTypeError(f"must be at most {limit[0]:,}, {limit[1]}; got {value}")
         return value
     return parse
 
@@ -53,6 +58,8 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    if value > MAX_TEMPERATURE:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TEMPERATURE}, {LIMIT_REASONS['temperature']}; got {text}")
     return value
 
 
@@ -75,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="always take the most probable character (argmax, as the book does)")
     how.add_argument("--temperature", type=_positive_float, default=0.8,
                      help="sampling temperature: lower is more conservative (default: 0.8)")
-    generate.add_argument("--top-k", type=_int_range(0), default=10,
-                          help="sample among the K most probable characters only; 0 = all (default: 10)")
-    generate.add_argument("--seed", type=_int_range(0), default=0,
-                          help="random seed; prefix i draws from SEED + i, as the stage does (default: 0)")
+    generate.add_argument("--top-k", type=_int_range(0, limit=(MAX_TOP_K, LIMIT_REASONS["top_k"])), default=10,
+                          help="sample among the K most probable characters only; 0, or K at least the "
+                               "vocabulary's size, = all (default: 10)")
+    generate.add_argument("--seed", type=_int_range(0, limit=(MAX_GENERATE_SEED, LIMIT_REASONS["seed"])), default=0,
+                          help="random seed; prefix i draws from SEED + i, as the stage does, so SEED + the number "
+                               "of prefixes - 1 must fit in 64 bits (default: 0)")
     generate.add_argument("--num-samples", type=_int_range(1, MAX_SAMPLES), default=1, metavar="M",
                           help="continuations per prefix, drawn together in one batch (default: 1)")
     generate.add_argument("--adaptive", action="store_true",
@@ -136,6 +145,11 @@ def _generate(args) -> None:
         _check_utf8_argument(prefix, f"prefix {number}")
     if args.greedy and args.num_samples > 1:
         raise UserError("--greedy gives one continuation per prefix; drop --num-samples or --greedy")
+    last_seed = args.seed + len(args.prefixes) - 1
+    if last_seed > MAX_GENERATE_SEED:
+        raise UserError(f"--seed {args.seed}: prefix {len(args.prefixes)} would draw from seed {last_seed:,}, beyond "
+                        f"the largest 64-bit seed ({MAX_GENERATE_SEED:,}); lower --seed to at most "
+                        f"{MAX_GENERATE_SEED - len(args.prefixes) + 1:,}")
     vocab = _read_vocabulary(args.data)
 
     dynamic = params.load("dynamic", args.params) if args.adaptive else None

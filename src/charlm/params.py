@@ -20,13 +20,35 @@ MAX_GENERATE_LENGTH = 10_000
 MAX_PREFIX_LENGTH = 1_000
 MAX_SEED = 2**32 - 1            # NumPy's global seed, which Keras sets, takes 32 bits
 MIN_TEMPERATURE = 0.01          # already greedy in all but name; far lower ones overflow logits / T
+MAX_TEMPERATURE = 3.4e38        # float32's largest, nearly: a larger one reaches the tensor as infinity
 MAX_SAMPLES = 1_024
+# Integers that reach a tensor must fit its type: top-k is an int32 (K at least the vocabulary's
+# size keeps every character, as 0 does), and prefix i draws from the int64 seed + i, so the stage
+# and `charlm generate` also check that seed + the number of prefixes - 1 fits.
+MAX_TOP_K = 2**31 - 1
+MAX_GENERATE_SEED = 2**63 - 1
+# Sizes a model can be built and trained with on one machine (a 16,384-wide GRU already holds
+# 3 GB of weights); beyond them a typo would allocate without end instead of failing.
+MAX_WIDTH = 16_384              # train.hidden_size and train.embedding_dim
+MAX_LAYERS = 64
+MAX_NUM_STEPS = 10_000
+MAX_BATCH_SIZE = 65_536
+MAX_EPOCHS = 100_000
+LIMIT_REASONS = {
+    "embedding_dim": "the widest layer this code builds", "hidden_size": "the widest layer this code builds",
+    "num_layers": "the most layers this code builds", "num_steps": "the longest window this code trains on",
+    "batch_size": "the most streams this code trains at once", "epochs": "the most epochs this code runs",
+    "top_k": "int32's largest (any K at least the vocabulary's size keeps every character, as 0 does)",
+    "seed": "int64's largest", "temperature": "float32's largest (a larger one reaches the model as infinity)",
+}
 MAX_PARAMS_BYTES = 2**20        # a params file is a few kB; an endless one (/dev/zero) is refused
 
 
-def _spec(kind, *, min=None, max=None, min_open=False, max_open=False, choices=None, optional=False):
-    """Field metadata that `_check_value` enforces: a kind and, for numbers, a range."""
-    return field(metadata=dict(kind=kind, min=min, max=max, min_open=min_open, max_open=max_open,
+def _spec(kind, *, min=None, max=None, min_open=False, max_open=False, limit=None, choices=None, optional=False):
+    """Field metadata that `_check_value` enforces: a kind and, for numbers, a range. `limit` is
+    the largest value the code can honour (a tensor's type, memory), as opposed to the range the
+    value makes sense in; it is named only to a value beyond it."""
+    return field(metadata=dict(kind=kind, min=min, max=max, min_open=min_open, max_open=max_open, limit=limit,
                                choices=choices, optional=optional))
 
 
@@ -49,16 +71,16 @@ class VocabParams:
 class TrainParams:
     seed: int = _spec(int, min=0, max=MAX_SEED)
     input: str = _spec(str, choices=("one_hot", "embedding"))
-    embedding_dim: int = _spec(int, min=1)
+    embedding_dim: int = _spec(int, min=1, limit=MAX_WIDTH)
     cell: str = _spec(str, choices=("gru", "lstm", "rnn"))
-    hidden_size: int = _spec(int, min=1)
-    num_layers: int = _spec(int, min=1)
+    hidden_size: int = _spec(int, min=1, limit=MAX_WIDTH)
+    num_layers: int = _spec(int, min=1, limit=MAX_LAYERS)
     dropout: float = _spec(float, min=0.0, max=1.0, max_open=True)
     recurrent_dropout: float = _spec(float, min=0.0, max=1.0, max_open=True)
     tie_embeddings: bool = _spec(bool)
-    num_steps: int = _spec(int, min=1)
-    batch_size: int = _spec(int, min=1)
-    epochs: int = _spec(int, min=1)
+    num_steps: int = _spec(int, min=1, limit=MAX_NUM_STEPS)
+    batch_size: int = _spec(int, min=1, limit=MAX_BATCH_SIZE)
+    epochs: int = _spec(int, min=1, limit=MAX_EPOCHS)
     optimizer: str = _spec(str, choices=("adam", "sgd"))
     lr: float = _spec(float, min=0.0, min_open=True)
     lr_decay: float = _spec(float, min=0.0, max=1.0, min_open=True)
@@ -91,9 +113,9 @@ class DynamicParams:
 class GenerateParams:
     prefixes: list = _spec(list)
     length: int = _spec(int, min=1, max=MAX_GENERATE_LENGTH)
-    temperature: float = _spec(float, min=MIN_TEMPERATURE)
-    top_k: int = _spec(int, min=0)
-    seed: int = _spec(int, min=0)
+    temperature: float = _spec(float, min=MIN_TEMPERATURE, limit=MAX_TEMPERATURE)
+    top_k: int = _spec(int, min=0, limit=MAX_TOP_K)
+    seed: int = _spec(int, min=0, limit=MAX_GENERATE_SEED)
     num_samples: int = _spec(int, min=1, max=MAX_SAMPLES)
     adaptive: bool = _spec(bool)
     test_prefix_start: int = _spec(int, min=0)
@@ -220,6 +242,9 @@ def _check_value(key: str, value: Any, spec, path) -> Any:
     too_high = high is not None and (value >= high if spec["max_open"] else value > high)
     if too_low or too_high:
         raise UserError(f"{path}: '{key}' must be {_range_text(spec)}, got {value!r}")
+    if spec["limit"] is not None and value > spec["limit"]:
+        raise UserError(f"{path}: '{key}' must be at most {spec['limit']}, {LIMIT_REASONS[key.split('.')[-1]]}; "
+                        f"got {value!r}")
     return value
 
 
@@ -266,3 +291,8 @@ def _check_section(section: str, params, path) -> None:
             if len(prefix) > MAX_PREFIX_LENGTH:
                 raise UserError(f"{path}: a prefix in 'generate.prefixes' has {len(prefix)} characters; "
                                 f"the limit is {MAX_PREFIX_LENGTH}")
+        last_seed = params.seed + len(params.prefixes) - 1
+        if last_seed > MAX_GENERATE_SEED:
+            raise UserError(f"{path}: 'generate.seed' + the number of prefixes - 1 = {last_seed} is beyond the largest "
+                            f"64-bit seed ({MAX_GENERATE_SEED}), from which the last prefix would draw; lower "
+                            f"'generate.seed' to at most {MAX_GENERATE_SEED - len(params.prefixes) + 1}")
