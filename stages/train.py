@@ -3,8 +3,8 @@
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
 from charlm.cli import run_stage
-from charlm.io import load_array, read_text, write_json
-from charlm.vocab import Vocabulary
+from charlm.io import load_array, write_json
+from charlm.vocab import read_vocabulary
 
 PROCESSED = "data/processed"
 MODEL_DIR = "models"
@@ -16,7 +16,7 @@ TIMING_PATH = "metrics/train_timing.json"
 
 def main() -> None:
     p = params.load("train")
-    vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
+    vocab = read_vocabulary(f"{PROCESSED}/vocab.json")
     train_ids = load_array(f"{PROCESSED}/train.npy", "vocab")
     valid_ids = load_array(f"{PROCESSED}/valid.npy", "vocab")
 

@@ -301,10 +301,9 @@ def _input_name(file: str) -> str:
 
 
 def _read_vocabulary(data_dir: str):
-    from charlm.io import read_text
-    from charlm.vocab import Vocabulary
+    from charlm.vocab import read_vocabulary
 
-    return Vocabulary.from_json(read_text(f"{data_dir}/vocab.json", "vocab"))
+    return read_vocabulary(f"{data_dir}/vocab.json")
 
 
 def _mixture_weight(metrics_path: str, class_count: int) -> float | None:
@@ -315,12 +314,17 @@ def _mixture_weight(metrics_path: str, class_count: int) -> float | None:
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
         classes, mixture = metrics["classes"], metrics.get("mixture")
+        weight = None if mixture is None else mixture["network_weight"]
+        if not isinstance(classes, int) or isinstance(classes, bool):
+            raise ValueError(f"'classes' is {classes!r}, not a count")
+        if weight is not None and not (isinstance(weight, (int, float)) and 0 <= weight <= 1):
+            raise ValueError(f"'mixture.network_weight' is {weight!r}, not a weight from 0 to 1")
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"{path}: unreadable evaluate metrics ({e}); rerun `dvc repro --force evaluate`") from None
     if classes != class_count:
         raise UserError(f"{path}: computed on {classes:,} classes but the vocabulary has {class_count:,}; "
                         f"rerun `dvc repro evaluate`")
-    return None if mixture is None else mixture["network_weight"]
+    return weight
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -208,6 +208,14 @@ def _build(cls, section: str, values: dict, path) -> Any:
     return cls(**checked)
 
 
+def check_field(cls, name: str, value: Any, where) -> Any:
+    """`value` checked against the type and range of field `name` of the params dataclass `cls`,
+    for a file that holds such values outside params.yaml (a model's config.json): UserError
+    naming `where` and the key when it does not fit."""
+    spec = next(f for f in dataclasses.fields(cls) if f.name == name).metadata
+    return _check_value(name, value, spec, where)
+
+
 def _closest(key: str, known: list[str]) -> str | None:
     """The known key a typo most likely meant: by spelling, or by initials (learning_rate -> lr)."""
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
