@@ -13,7 +13,7 @@ import this_checkout  # noqa: F401  (first: this checkout's src/, not an install
 from charlm import params
 from charlm.cli import run_stage
 from charlm.io import load_array, read_text, write_json
-from charlm.vocab import Vocabulary
+from charlm.vocab import read_vocabulary
 
 PROCESSED = "data/processed"
 MODEL_DIR = "models"
@@ -24,7 +24,7 @@ SPLITS = ("train", "valid", "test")
 def main() -> None:
     p = params.load("evaluate")
     dynamic = params.load("dynamic")
-    vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
+    vocab = read_vocabulary(f"{PROCESSED}/vocab.json")
     ids = {split: load_array(f"{PROCESSED}/{split}.npy", "vocab") for split in SPLITS}
     classes = {split: load_array(f"{PROCESSED}/{split}_classes.npy", "vocab") for split in SPLITS}
 

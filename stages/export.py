@@ -3,8 +3,7 @@ prefix and gives the next character's probabilities without `charlm` or the voca
 
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm.cli import run_stage
-from charlm.io import read_text
-from charlm.vocab import Vocabulary
+from charlm.vocab import read_vocabulary
 
 PROCESSED = "data/processed"
 MODEL_DIR = "models"
@@ -12,12 +11,12 @@ EXPORT_DIR = "models/savedmodel"
 
 
 def main() -> None:
-    vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
+    vocab = read_vocabulary(f"{PROCESSED}/vocab.json")
 
     from charlm.export import export_model
     from charlm.model import load_model
 
-    export_model(load_model(MODEL_DIR, vocab.fingerprint()), vocab, EXPORT_DIR)
+    export_model(load_model(MODEL_DIR, vocab.fingerprint(), vocab.size), vocab, EXPORT_DIR)
     print(f"wrote {EXPORT_DIR} (signatures serving_default/continue, next_character)")
 
 

@@ -7,7 +7,7 @@ from charlm import params
 from charlm.cli import run_stage
 from charlm.errors import UserError
 from charlm.io import load_array, read_text, write_json, write_text
-from charlm.vocab import Vocabulary
+from charlm.vocab import read_vocabulary
 
 PROCESSED = "data/processed"
 MODEL_DIR = "models"
@@ -19,7 +19,7 @@ SHOWN_PER_PREFIX = 4  # of the measured samples, how many reports/samples.md pri
 def main() -> None:
     p = params.load("generate")
     dynamic = params.load("dynamic")
-    vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
+    vocab = read_vocabulary(f"{PROCESSED}/vocab.json")
     long_prefix, what_follows = _test_prefix(read_text(f"{PROCESSED}/test.txt", "vocab"), p)
     train_ids = load_array(f"{PROCESSED}/train.npy", "vocab")
     train_text, valid_text = read_text(f"{PROCESSED}/train.txt", "vocab"), read_text(f"{PROCESSED}/valid.txt", "vocab")

@@ -3,8 +3,8 @@
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
 from charlm.cli import run_stage
-from charlm.io import exclusive_lock, load_array, read_text, write_json
-from charlm.vocab import Vocabulary
+from charlm.io import exclusive_lock, load_array, write_json
+from charlm.vocab import read_vocabulary
 
 PROCESSED = "data/processed"
 MODEL_DIR = "models"
@@ -17,7 +17,7 @@ LOCK_PATH = ".train.lock"
 
 def main() -> None:
     p = params.load("train")
-    vocab = Vocabulary.from_json(read_text(f"{PROCESSED}/vocab.json", "vocab"))
+    vocab = read_vocabulary(f"{PROCESSED}/vocab.json")
     train_ids = load_array(f"{PROCESSED}/train.npy", "vocab")
     valid_ids = load_array(f"{PROCESSED}/valid.npy", "vocab")
     # One training at a time writes this checkout's checkpoint and models.

@@ -7,6 +7,7 @@ runs, never for `--help` or a bad argument.
 """
 
 import argparse
+import errno
 import json
 import math
 import os
@@ -16,11 +17,15 @@ from pathlib import Path
 from charlm import params
 from charlm.cli import run_stage
 from charlm.errors import UserError
-from charlm.params import MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH, MAX_SAMPLES
+from charlm.params import (LIMIT_REASONS, MAX_GENERATE_LENGTH, MAX_GENERATE_SEED, MAX_PREFIX_LENGTH, MAX_SAMPLES,
+                           MAX_TEMPERATURE, MAX_TOP_K)
 
 DEFAULT_MODEL_DIR = "models"
 DEFAULT_DATA_DIR = "data/processed"
 DEFAULT_EVAL_METRICS = "metrics/eval.json"
+# The most `score` reads (16 MiB: some 5 million Chinese characters, several times the lyrics), so
+# that an endless input (`yes |`, /dev/zero) is refused instead of filling the memory.
+MAX_SCORE_BYTES = 16 * 2**20
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,7 +34,9 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message}; see `{self.prog} --help`")
 
 
-def _int_range(low: int, high: int | None = None):
+def _int_range(low: int, high: int | None = None, limit: tuple[int, str] | None = None):
+    """An integer from `low` to `high`; `limit` (the largest value the code can honour, and why)
+    is named only to a value beyond it."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -38,6 +45,8 @@ def _int_range(low: int, high: int | None = None):
         if value < low or (high is not None and value > high):
             bounds = f"from {low:,} to {high:,}" if high is not None else f">= {low}"
             raise argparse.ArgumentTypeError(f"must be an integer {bounds}, got {value}")
+        if limit is not None and value > limit[0]:
+            raise argparse.ArgumentTypeError(f"must be at most {limit[0]:,}, {limit[1]}; got {value}")
         return value
     return parse
 
@@ -49,6 +58,8 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    if value > MAX_TEMPERATURE:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TEMPERATURE}, {LIMIT_REASONS['temperature']}; got {text}")
     return value
 
 
@@ -71,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="always take the most probable character (argmax, as the book does)")
     how.add_argument("--temperature", type=_positive_float, default=0.8,
                      help="sampling temperature: lower is more conservative (default: 0.8)")
-    generate.add_argument("--top-k", type=_int_range(0), default=10,
-                          help="sample among the K most probable characters only; 0 = all (default: 10)")
-    generate.add_argument("--seed", type=_int_range(0), default=0,
-                          help="random seed; prefix i draws from SEED + i, as the stage does (default: 0)")
+    generate.add_argument("--top-k", type=_int_range(0, limit=(MAX_TOP_K, LIMIT_REASONS["top_k"])), default=10,
+                          help="sample among the K most probable characters only; 0, or K at least the "
+                               "vocabulary's size, = all (default: 10)")
+    generate.add_argument("--seed", type=_int_range(0, limit=(MAX_GENERATE_SEED, LIMIT_REASONS["seed"])), default=0,
+                          help="random seed; prefix i draws from SEED + i, as the stage does, so SEED + the number "
+                               "of prefixes - 1 must fit in 64 bits (default: 0)")
     generate.add_argument("--num-samples", type=_int_range(1, MAX_SAMPLES), default=1, metavar="M",
                           help="continuations per prefix, drawn together in one batch (default: 1)")
     generate.add_argument("--adaptive", action="store_true",
@@ -94,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "validation (read from --metrics), never fit on the scored text. Scoring the test part's "
                     "text gives metrics/eval.json's test figures.")
     score.add_argument("file", nargs="?", default="-", metavar="FILE",
-                       help="UTF-8 text file to score; - or nothing reads standard input")
+                       help=f"UTF-8 text file to score, at most {MAX_SCORE_BYTES // 2**20} MiB; - or nothing reads "
+                            f"standard input")
     score.add_argument("--newlines", choices=("spaces", "keep"), default=None,
                        help="turn line breaks into spaces, or keep them (default: as unzip.newlines_to_spaces in "
                             "--params, the way the model's corpus was read)")
@@ -125,11 +139,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _generate(args) -> None:
-    for prefix in args.prefixes:
+    for number, prefix in enumerate(args.prefixes, 1):
         if not prefix or len(prefix) > MAX_PREFIX_LENGTH:
             raise UserError(f"a prefix must have 1 to {MAX_PREFIX_LENGTH:,} characters; got {len(prefix):,}")
+        _check_utf8_argument(prefix, f"prefix {number}")
     if args.greedy and args.num_samples > 1:
         raise UserError("--greedy gives one continuation per prefix; drop --num-samples or --greedy")
+    last_seed = args.seed + len(args.prefixes) - 1
+    if last_seed > MAX_GENERATE_SEED:
+        raise UserError(f"--seed {args.seed}: prefix {len(args.prefixes)} would draw from seed {last_seed:,}, beyond "
+                        f"the largest 64-bit seed ({MAX_GENERATE_SEED:,}); lower --seed to at most "
+                        f"{MAX_GENERATE_SEED - len(args.prefixes) + 1:,}")
     vocab = _read_vocabulary(args.data)
 
     dynamic = params.load("dynamic", args.params) if args.adaptive else None
@@ -148,7 +168,7 @@ def _generate(args) -> None:
         [texts] = continue_prefixes(generator, [prefix], args.length, temperature, args.top_k, args.seed + i,
                                     args.num_samples, reader=reader)
         for text in texts:
-            print(text, flush=True)
+            _write_line(text, flush=True)
 
 
 def _score(args) -> None:
@@ -181,11 +201,11 @@ def _score(args) -> None:
         adaptive = AdaptiveModels(models.network.model, vocab.unk_share, vocab.class_count,
                                   load_array(f"{args.data}/train.npy", "vocab"), train_classes, settings)
         log_probs.update({f"adaptive {name}": values for name, values in adaptive.read(*models.encode(text)).items()})
-    print(f"{len(text) - 1:,} characters scored (each after the first), {vocab.class_count:,} classes")
+    _write_line(f"{len(text) - 1:,} characters scored (each after the first), {vocab.class_count:,} classes")
     width = max(map(len, log_probs))
     for name, value in perplexities(log_probs).items():
         note = f"  (network weight {weight}, fit on validation, from {args.metrics})" if name == "mixture" else ""
-        print(f"{name:<{width}} perplexity {value}{note}")
+        _write_line(f"{name:<{width}} perplexity {value}{note}")
     if args.per_char:
         _print_costs(text, log_probs)
 
@@ -196,24 +216,36 @@ def _print_costs(text: str, log_probs: dict) -> None:
     names = list(log_probs)
     bits = {name: -values / math.log(2) for name, values in log_probs.items()}
     order = sorted(range(len(text) - 1), key=lambda t: (-bits[names[-1]][t], t))
-    print()
-    print("\t".join(["position", "character", *(f"{name} bits" for name in names)]))
+    _write_line()
+    _write_line("\t".join(["position", "character", *(f"{name} bits" for name in names)]))
     for t in order:
-        print("\t".join([str(t + 2), repr(text[t + 1]), *(f"{bits[name][t]:.2f}" for name in names)]))
+        _write_line("\t".join([str(t + 2), repr(text[t + 1]), *(f"{bits[name][t]:.2f}" for name in names)]))
 
 
 def _read_input_text(file: str) -> str:
+    """The text to score, read with a bound: a stream without end is refused, not read into memory."""
     if file == "-":
-        data = sys.stdin.buffer.read()
+        if sys.stdin is None:  # `<&-`: Python finds no descriptor 0
+            raise UserError("standard input is closed; give a FILE to score, or pipe the text in")
+        try:
+            data = sys.stdin.buffer.read(MAX_SCORE_BYTES + 1)
+        except OSError as e:
+            raise UserError(f"standard input: cannot be read ({e.strerror}); give a FILE to score") from None
     else:
         try:
-            data = Path(file).read_bytes()
+            with open(file, "rb") as f:
+                data = f.read(MAX_SCORE_BYTES + 1)
         except FileNotFoundError:
             raise UserError(f"{file}: file not found") from None
         except IsADirectoryError:
             raise UserError(f"{file}: a folder, not a text file") from None
         except PermissionError:
             raise UserError(f"{file}: not readable (permission denied)") from None
+        except OSError as e:
+            raise UserError(f"{file}: cannot be read ({e.strerror})") from None
+    if len(data) > MAX_SCORE_BYTES:
+        raise UserError(f"{_input_name(file)}: more than {MAX_SCORE_BYTES:,} bytes ({MAX_SCORE_BYTES // 2**20} MiB), "
+                        f"the most `charlm score` reads; score a shorter text, or split it")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -221,15 +253,57 @@ def _read_input_text(file: str) -> str:
                         f"convert it to UTF-8") from None
 
 
+def _check_utf8_argument(text: str, what: str) -> None:
+    """A command-line argument that is not UTF-8 reaches Python as lone surrogates
+    (surrogateescape), which no UTF-8 output can hold: refuse it, naming the first bad byte."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        offset = len(text[:e.start].encode("utf-8"))
+        raise UserError(f"{what} is not UTF-8 text (invalid byte at offset {offset}); pass it as UTF-8") from None
+
+
+def _write_line(text: str = "", flush: bool = False) -> None:
+    """Print one line of results; an output that cannot take it is the user's to fix (`> /dev/full`,
+    a locale whose encoding lacks the characters), and is one error line."""
+    try:
+        sys.stdout.write(text + "\n")
+        if flush:
+            sys.stdout.flush()
+    except UnicodeEncodeError as e:
+        character = f"U+{ord(e.object[e.start]):04X}"  # a code point, which any stderr can show
+        raise UserError(f"standard output's encoding ({sys.stdout.encoding}) cannot write {character}; "
+                        f"use a UTF-8 locale or set PYTHONIOENCODING=utf-8") from None
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise _output_failed(e) from None
+
+
+def _flush_output() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise _output_failed(e) from None
+
+
+def _output_failed(e: OSError) -> UserError:
+    # What is left in the buffer goes nowhere, so that Python's flush at exit fails no second time.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    hint = "; free some space or write elsewhere" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return UserError(f"standard output: cannot write ({e.strerror}){hint}")
+
+
 def _input_name(file: str) -> str:
     return "standard input" if file == "-" else file
 
 
 def _read_vocabulary(data_dir: str):
-    from charlm.io import read_text
-    from charlm.vocab import Vocabulary
+    from charlm.vocab import read_vocabulary
 
-    return Vocabulary.from_json(read_text(f"{data_dir}/vocab.json", "vocab"))
+    return read_vocabulary(f"{data_dir}/vocab.json")
 
 
 def _mixture_weight(metrics_path: str, class_count: int) -> float | None:
@@ -240,18 +314,27 @@ def _mixture_weight(metrics_path: str, class_count: int) -> float | None:
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
         classes, mixture = metrics["classes"], metrics.get("mixture")
+        weight = None if mixture is None else mixture["network_weight"]
+        if not isinstance(classes, int) or isinstance(classes, bool):
+            raise ValueError(f"'classes' is {classes!r}, not a count")
+        if weight is not None and not (isinstance(weight, (int, float)) and 0 <= weight <= 1):
+            raise ValueError(f"'mixture.network_weight' is {weight!r}, not a weight from 0 to 1")
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"{path}: unreadable evaluate metrics ({e}); rerun `dvc repro --force evaluate`") from None
     if classes != class_count:
         raise UserError(f"{path}: computed on {classes:,} classes but the vocabulary has {class_count:,}; "
                         f"rerun `dvc repro evaluate`")
-    return None if mixture is None else mixture["network_weight"]
+    return weight
 
 
 def main(argv: list[str] | None = None) -> None:
     def run() -> None:
+        if sys.stdout is None:  # `>&-`: results written to nowhere would pass for success
+            raise UserError("standard output is closed, so the results would be lost; "
+                            "redirect it to a file or a pipe instead")
         args = build_parser().parse_args(argv)
         args.run(args)
+        _flush_output()
 
     try:
         run_stage(run)

@@ -19,7 +19,7 @@ from charlm.vocab import Vocabulary
 
 
 def load_generator(model_dir: str | Path, vocab: Vocabulary) -> Generator:
-    return Generator(load_model(model_dir, vocab.fingerprint()), vocab)
+    return Generator(load_model(model_dir, vocab.fingerprint(), vocab.size), vocab)
 
 
 def adaptive_reader(generator: Generator, train_ids: np.ndarray, dynamic) -> DynamicEvaluator:

@@ -40,9 +40,9 @@ class ExportedModel(tf.Module):
         self.next_character = tf.function(self._next_character, input_signature=(PREFIX,))
 
     def _prefix_ids(self, prefix):
-        characters = tf.strings.unicode_split(prefix, "UTF-8")
-        tf.debugging.assert_positive(tf.size(characters), message="the prefix must hold at least one character")
-        return self.ids.lookup(characters)
+        # charlm.generation checks the prefix's length (1 to 1,000 characters), as it does length,
+        # temperature and top_k: a call outside those ranges fails with an InvalidArgumentError.
+        return self.ids.lookup(tf.strings.unicode_split(prefix, "UTF-8"))
 
     def _continue_text(self, prefix, length, temperature, top_k, seed):
         ids = self._call_model(continuation_ids, self._prefix_ids(prefix), length, temperature, top_k, seed, tf.constant(1))

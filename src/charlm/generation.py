@@ -14,18 +14,48 @@ emitted. The stage and the command line call `Generator.continue_text`, which wr
 import functools
 import weakref
 
+from charlm.params import MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH, MAX_SAMPLES
 from charlm.tf_runtime import tf
 from charlm.vocab import UNK_ID, Vocabulary
 
 SIGNATURE = (
-    tf.TensorSpec([None], tf.int32, name="prefix_ids"),   # at least one character
-    tf.TensorSpec([], tf.int32, name="length"),
+    tf.TensorSpec([None], tf.int32, name="prefix_ids"),   # 1 to MAX_PREFIX_LENGTH characters
+    tf.TensorSpec([], tf.int32, name="length"),           # 1 to MAX_GENERATE_LENGTH
     tf.TensorSpec([], tf.float32, name="temperature"),    # 0: greedy (argmax)
     tf.TensorSpec([], tf.int32, name="top_k"),            # 0: the whole vocabulary
     tf.TensorSpec([], tf.int64, name="seed"),
-    tf.TensorSpec([], tf.int32, name="num_samples"),
+    tf.TensorSpec([], tf.int32, name="num_samples"),      # 1 to MAX_SAMPLES
 )
 # The SavedModel's second signature (charlm.export) wraps `next_character_probabilities`.
+
+
+def check_arguments(prefix_ids, length=None, temperature=None, top_k=None, num_samples=None):
+    """The arguments, once checked: each must lie in the range that `charlm generate` allows, so
+    that a caller of the SavedModel cannot make the loop allocate without bound (a length of 2**31
+    would ask for gigabytes). A value outside fails the call with an InvalidArgumentError that
+    names the limit; the checks run before anything that depends on the arguments."""
+    size = tf.size(prefix_ids)
+    checks = [tf.debugging.assert_positive(size, message="the prefix must hold at least one character"),
+              tf.debugging.assert_less_equal(size, MAX_PREFIX_LENGTH,
+                                             message=f"the prefix must hold at most {MAX_PREFIX_LENGTH} characters")]
+    if length is not None:
+        checks += _in_range(length, 1, MAX_GENERATE_LENGTH, f"length must be from 1 to {MAX_GENERATE_LENGTH}")
+    if num_samples is not None:
+        checks += _in_range(num_samples, 1, MAX_SAMPLES, f"num_samples must be from 1 to {MAX_SAMPLES}")
+    if top_k is not None:
+        checks.append(tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0: the whole vocabulary)"))
+    if temperature is not None:
+        message = "temperature must be 0 (greedy) or a positive finite number"
+        checks += [tf.debugging.assert_non_negative(temperature, message=message),
+                   tf.debugging.assert_less_equal(temperature, tf.float32.max, message=message)]  # NaN fails too
+    with tf.control_dependencies(checks):
+        return [None if value is None else tf.identity(value)
+                for value in (prefix_ids, length, temperature, top_k, num_samples)]
+
+
+def _in_range(value, low, high, message):
+    return [tf.debugging.assert_greater_equal(value, low, message=message),
+            tf.debugging.assert_less_equal(value, high, message=message)]
 
 
 def read_prefix(model, prefix_ids, num_samples):
@@ -37,6 +67,7 @@ def read_prefix(model, prefix_ids, num_samples):
 
 def next_character_probabilities(model, prefix_ids):
     """The distribution [vocab] of the character after the prefix, as generation sees it (no `<unk>`)."""
+    prefix_ids, *_ = check_arguments(prefix_ids)
     logits, _ = read_prefix(model, prefix_ids, 1)
     return tf.nn.softmax(_without_unk(logits))[0]
 
@@ -46,7 +77,10 @@ def continuation_ids(model, prefix_ids, length, temperature, top_k, seed, num_sa
 
     The prefix is read in the calling graph (its length varies); the character loop, whose shapes
     are fixed ([num_samples, vocab] logits, the states), runs under XLA when `xla`, so XLA compiles
-    once per number of samples and length, not per prefix. `xla=False`: the loop in graph mode."""
+    once per number of samples and length, not per prefix. `xla=False`: the loop in graph mode.
+    Arguments outside `charlm generate`'s ranges fail the call (see `check_arguments`)."""
+    prefix_ids, length, temperature, top_k, num_samples = check_arguments(prefix_ids, length, temperature, top_k,
+                                                                          num_samples)
     logits, states = read_prefix(model, prefix_ids, num_samples)
     loop = _compiled_loops(model)[bool(xla)]
     return loop(logits, states, length, temperature, top_k, tf.cast(seed, tf.int64))

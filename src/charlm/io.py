@@ -90,7 +90,11 @@ def save_array(path: str | os.PathLike, array: np.ndarray) -> None:
 def read_text(path: str | os.PathLike, made_by: str) -> str:
     """Read an earlier stage's text output; if it is missing, say which stage makes it."""
     _require(path, made_by)
-    return Path(path).read_text(encoding="utf-8")
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (invalid byte at offset {e.start}), so not what `dvc repro {made_by}` "
+                        f"wrote; rerun `dvc repro --force {made_by}`") from None
 
 
 def load_array(path: str | os.PathLike, made_by: str) -> np.ndarray:

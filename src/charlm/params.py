@@ -20,12 +20,35 @@ MAX_GENERATE_LENGTH = 10_000
 MAX_PREFIX_LENGTH = 1_000
 MAX_SEED = 2**32 - 1            # NumPy's global seed, which Keras sets, takes 32 bits
 MIN_TEMPERATURE = 0.01          # already greedy in all but name; far lower ones overflow logits / T
+MAX_TEMPERATURE = 3.4e38        # float32's largest, nearly: a larger one reaches the tensor as infinity
 MAX_SAMPLES = 1_024
+# Integers that reach a tensor must fit its type: top-k is an int32 (K at least the vocabulary's
+# size keeps every character, as 0 does), and prefix i draws from the int64 seed + i, so the stage
+# and `charlm generate` also check that seed + the number of prefixes - 1 fits.
+MAX_TOP_K = 2**31 - 1
+MAX_GENERATE_SEED = 2**63 - 1
+# Sizes a model can be built and trained with on one machine (a 16,384-wide GRU already holds
+# 3 GB of weights); beyond them a typo would allocate without end instead of failing.
+MAX_WIDTH = 16_384              # train.hidden_size and train.embedding_dim
+MAX_LAYERS = 64
+MAX_NUM_STEPS = 10_000
+MAX_BATCH_SIZE = 65_536
+MAX_EPOCHS = 100_000
+LIMIT_REASONS = {
+    "embedding_dim": "the widest layer this code builds", "hidden_size": "the widest layer this code builds",
+    "num_layers": "the most layers this code builds", "num_steps": "the longest window this code trains on",
+    "batch_size": "the most streams this code trains at once", "epochs": "the most epochs this code runs",
+    "top_k": "int32's largest (any K at least the vocabulary's size keeps every character, as 0 does)",
+    "seed": "int64's largest", "temperature": "float32's largest (a larger one reaches the model as infinity)",
+}
+MAX_PARAMS_BYTES = 2**20        # a params file is a few kB; an endless one (/dev/zero) is refused
 
 
-def _spec(kind, *, min=None, max=None, min_open=False, max_open=False, choices=None, optional=False):
-    """Field metadata that `_check_value` enforces: a kind and, for numbers, a range."""
-    return field(metadata=dict(kind=kind, min=min, max=max, min_open=min_open, max_open=max_open,
+def _spec(kind, *, min=None, max=None, min_open=False, max_open=False, limit=None, choices=None, optional=False):
+    """Field metadata that `_check_value` enforces: a kind and, for numbers, a range. `limit` is
+    the largest value the code can honour (a tensor's type, memory), as opposed to the range the
+    value makes sense in; it is named only to a value beyond it."""
+    return field(metadata=dict(kind=kind, min=min, max=max, min_open=min_open, max_open=max_open, limit=limit,
                                choices=choices, optional=optional))
 
 
@@ -48,16 +71,16 @@ class VocabParams:
 class TrainParams:
     seed: int = _spec(int, min=0, max=MAX_SEED)
     input: str = _spec(str, choices=("one_hot", "embedding"))
-    embedding_dim: int = _spec(int, min=1)
+    embedding_dim: int = _spec(int, min=1, limit=MAX_WIDTH)
     cell: str = _spec(str, choices=("gru", "lstm", "rnn"))
-    hidden_size: int = _spec(int, min=1)
-    num_layers: int = _spec(int, min=1)
+    hidden_size: int = _spec(int, min=1, limit=MAX_WIDTH)
+    num_layers: int = _spec(int, min=1, limit=MAX_LAYERS)
     dropout: float = _spec(float, min=0.0, max=1.0, max_open=True)
     recurrent_dropout: float = _spec(float, min=0.0, max=1.0, max_open=True)
     tie_embeddings: bool = _spec(bool)
-    num_steps: int = _spec(int, min=1)
-    batch_size: int = _spec(int, min=1)
-    epochs: int = _spec(int, min=1)
+    num_steps: int = _spec(int, min=1, limit=MAX_NUM_STEPS)
+    batch_size: int = _spec(int, min=1, limit=MAX_BATCH_SIZE)
+    epochs: int = _spec(int, min=1, limit=MAX_EPOCHS)
     optimizer: str = _spec(str, choices=("adam", "sgd"))
     lr: float = _spec(float, min=0.0, min_open=True)
     lr_decay: float = _spec(float, min=0.0, max=1.0, min_open=True)
@@ -90,9 +113,9 @@ class DynamicParams:
 class GenerateParams:
     prefixes: list = _spec(list)
     length: int = _spec(int, min=1, max=MAX_GENERATE_LENGTH)
-    temperature: float = _spec(float, min=MIN_TEMPERATURE)
-    top_k: int = _spec(int, min=0)
-    seed: int = _spec(int, min=0)
+    temperature: float = _spec(float, min=MIN_TEMPERATURE, limit=MAX_TEMPERATURE)
+    top_k: int = _spec(int, min=0, limit=MAX_TOP_K)
+    seed: int = _spec(int, min=0, limit=MAX_GENERATE_SEED)
     num_samples: int = _spec(int, min=1, max=MAX_SAMPLES)
     adaptive: bool = _spec(bool)
     test_prefix_start: int = _spec(int, min=0)
@@ -146,9 +169,19 @@ def load(section: str, path: str | Path = DEFAULT_PATH):
 
 def _read_yaml(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_PARAMS_BYTES + 1)
     except FileNotFoundError:
         raise UserError(f"{path}: params file not found; run from the project root or restore it from git") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a params file; name a YAML file such as params.yaml") from None
+    except OSError as e:
+        raise UserError(f"{path}: params file cannot be read ({e.strerror})") from None
+    if len(data) > MAX_PARAMS_BYTES:
+        raise UserError(f"{path}: more than {MAX_PARAMS_BYTES:,} bytes, too large for a params file; "
+                        f"name a YAML file such as params.yaml")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     try:
@@ -177,6 +210,14 @@ def _build(cls, section: str, values: dict, path) -> Any:
     return cls(**checked)
 
 
+def check_field(cls, name: str, value: Any, where) -> Any:
+    """`value` checked against the type and range of field `name` of the params dataclass `cls`,
+    for a file that holds such values outside params.yaml (a model's config.json): UserError
+    naming `where` and the key when it does not fit."""
+    spec = next(f for f in dataclasses.fields(cls) if f.name == name).metadata
+    return _check_value(name, value, spec, where)
+
+
 def _closest(key: str, known: list[str]) -> str | None:
     """The known key a typo most likely meant: by spelling, or by initials (learning_rate -> lr)."""
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
@@ -200,6 +241,10 @@ def _check_value(key: str, value: Any, spec, path) -> Any:
         raise UserError(f"{path}: '{key}' must be {_kind_name(kind)}, got {value!r}")
     if kind is float and not math.isfinite(value):
         raise UserError(f"{path}: '{key}' must be a finite number, got {value!r}")
+    for text in (value if kind is list else [value] if kind is str else []):
+        if isinstance(text, str) and not _is_unicode_text(text):
+            raise UserError(f"{path}: '{key}' holds a lone surrogate ({text!r}), which no UTF-8 file can hold; "
+                            f"write the character itself")
     if spec["choices"] and value not in spec["choices"]:
         raise UserError(f"{path}: '{key}' must be one of {', '.join(spec['choices'])}; got {value!r}")
     low, high = spec["min"], spec["max"]
@@ -207,7 +252,19 @@ def _check_value(key: str, value: Any, spec, path) -> Any:
     too_high = high is not None and (value >= high if spec["max_open"] else value > high)
     if too_low or too_high:
         raise UserError(f"{path}: '{key}' must be {_range_text(spec)}, got {value!r}")
+    if spec["limit"] is not None and value > spec["limit"]:
+        raise UserError(f"{path}: '{key}' must be at most {spec['limit']}, {LIMIT_REASONS[key.split('.')[-1]]}; "
+                        f"got {value!r}")
     return value
+
+
+def _is_unicode_text(text: str) -> bool:
+    """False for a string holding lone surrogates (YAML lets "\\ud800" through), which no UTF-8 output can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _kind_name(kind) -> str:
@@ -244,3 +301,8 @@ def _check_section(section: str, params, path) -> None:
             if len(prefix) > MAX_PREFIX_LENGTH:
                 raise UserError(f"{path}: a prefix in 'generate.prefixes' has {len(prefix)} characters; "
                                 f"the limit is {MAX_PREFIX_LENGTH}")
+        last_seed = params.seed + len(params.prefixes) - 1
+        if last_seed > MAX_GENERATE_SEED:
+            raise UserError(f"{path}: 'generate.seed' + the number of prefixes - 1 = {last_seed} is beyond the largest "
+                            f"64-bit seed ({MAX_GENERATE_SEED}), from which the last prefix would draw; lower "
+                            f"'generate.seed' to at most {MAX_GENERATE_SEED - len(params.prefixes) + 1}")

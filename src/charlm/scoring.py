@@ -30,7 +30,7 @@ class ScoringModels:
     def __init__(self, model_dir: str | Path, vocab: Vocabulary, train_classes: np.ndarray,
                  ngram_order: int, ngram_discount: float):
         self.vocab = vocab
-        self.network = Scorer(load_model(model_dir, vocab.fingerprint()), vocab.unk_share)
+        self.network = Scorer(load_model(model_dir, vocab.fingerprint(), vocab.size), vocab.unk_share)
         # The n-gram counts over the unfolded class set, so vocab.min_count never weakens the baseline.
         self.ngram = KneserNey(train_classes, vocab.class_count, ngram_order, ngram_discount)
         self._classes = vocab.class_vocabulary()

@@ -10,10 +10,12 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from charlm.errors import UserError
+from charlm.io import read_text
 
 UNK = "<unk>"
 UNK_ID = 0
@@ -73,12 +75,38 @@ class Vocabulary:
 
     @classmethod
     def from_json(cls, text: str) -> "Vocabulary":
+        """The vocabulary `to_json` wrote; ValueError, saying what is wrong, for anything else."""
         data = json.loads(text)
-        return cls(tuple(data["tokens"]), tuple(data["folded"]))
+        if not isinstance(data, dict) or set(data) != {"tokens", "folded"}:
+            raise ValueError("expected an object with the keys 'tokens' and 'folded' alone, got "
+                             + (f"keys {', '.join(map(repr, data))}" if isinstance(data, dict) else type(data).__name__))
+        tokens, folded = data["tokens"], data["folded"]
+        for key, items in (("tokens", tokens), ("folded", folded)):
+            if not isinstance(items, list):
+                raise ValueError(f"'{key}' must be a list, got {type(items).__name__}")
+        if len(tokens) < 2 or tokens[0] != UNK:
+            raise ValueError(f"'tokens' must begin with {UNK!r} and hold at least one character, got {tokens[:2]!r}")
+        for key, characters in (("tokens", tokens[1:]), ("folded", folded)):
+            bad = [c for c in characters if not (isinstance(c, str) and len(c) == 1)]
+            if bad:
+                raise ValueError(f"'{key}' must hold single characters, got {bad[0]!r}")
+            if characters != sorted(set(characters)):
+                raise ValueError(f"'{key}' must be sorted, each character once")
+        if set(tokens).intersection(folded):
+            raise ValueError("a character is both in 'tokens' and in 'folded'")
+        return cls(tuple(tokens), tuple(folded))
 
     def fingerprint(self) -> str:
         """A hash of the vocabulary, stored beside the weights to catch a mismatched model."""
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()[:16]
+
+
+def read_vocabulary(path: str | Path) -> Vocabulary:
+    """The vocab stage's vocab.json, checked (a file edited or not written by the stage is an error)."""
+    try:
+        return Vocabulary.from_json(read_text(path, "vocab"))
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError among them
+        raise UserError(f"{path}: not a vocabulary the vocab stage wrote ({e}); rerun `dvc repro --force vocab`") from None
 
 
 def build_vocabulary(train_text: str, min_count: int = 1) -> Vocabulary:
