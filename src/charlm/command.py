@@ -17,6 +17,7 @@ from pathlib import Path
 from charlm import params
 from charlm.cli import run_stage
 from charlm.errors import UserError
+from charlm.io import read_bytes_at_most
 from charlm.params import (LIMIT_REASONS, MAX_GENERATE_LENGTH, MAX_GENERATE_SEED, MAX_PREFIX_LENGTH, MAX_SAMPLES,
                            MAX_TEMPERATURE, MAX_TOP_K)
 
@@ -232,17 +233,7 @@ def _read_input_text(file: str) -> str:
         except OSError as e:
             raise UserError(f"standard input: cannot be read ({e.strerror}); give a FILE to score") from None
     else:
-        try:
-            with open(file, "rb") as f:
-                data = f.read(MAX_SCORE_BYTES + 1)
-        except FileNotFoundError:
-            raise UserError(f"{file}: file not found") from None
-        except IsADirectoryError:
-            raise UserError(f"{file}: a folder, not a text file") from None
-        except PermissionError:
-            raise UserError(f"{file}: not readable (permission denied)") from None
-        except OSError as e:
-            raise UserError(f"{file}: cannot be read ({e.strerror})") from None
+        data = read_bytes_at_most(file, MAX_SCORE_BYTES, "a text file", "file not found")
     if len(data) > MAX_SCORE_BYTES:
         raise UserError(f"{_input_name(file)}: more than {MAX_SCORE_BYTES:,} bytes ({MAX_SCORE_BYTES // 2**20} MiB), "
                         f"the most `charlm score` reads; score a shorter text, or split it")

@@ -105,6 +105,21 @@ def load_array(path: str | os.PathLike, made_by: str) -> np.ndarray:
         raise UserError(f"{path}: unreadable array ({e}); rerun `dvc repro --force {made_by}`") from None
 
 
+def read_bytes_at_most(path: str | os.PathLike, limit: int, kind: str, missing: str) -> bytes:
+    """Up to `limit` + 1 bytes of the file `path` (more than `limit` tells the caller it is too
+    large, without reading an endless file to its end). `kind` names what the file should be
+    ("a params file") and `missing` what to say when it is absent; other failures are one line."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit + 1)
+    except FileNotFoundError:
+        raise UserError(f"{path}: {missing}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not {kind}") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot be read ({e.strerror})") from None
+
+
 def _require(path, made_by: str) -> None:
     if not Path(path).is_file():
         raise UserError(f"{path}: not found; run `dvc repro {made_by}` first")

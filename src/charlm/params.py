@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from charlm.errors import UserError
+from charlm.io import read_bytes_at_most
 
 DEFAULT_PATH = "params.yaml"
 MAX_GENERATE_LENGTH = 10_000
@@ -168,15 +169,8 @@ def load(section: str, path: str | Path = DEFAULT_PATH):
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_PARAMS_BYTES + 1)
-    except FileNotFoundError:
-        raise UserError(f"{path}: params file not found; run from the project root or restore it from git") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: a folder, not a params file; name a YAML file such as params.yaml") from None
-    except OSError as e:
-        raise UserError(f"{path}: params file cannot be read ({e.strerror})") from None
+    data = read_bytes_at_most(path, MAX_PARAMS_BYTES, "a params file; name a YAML file such as params.yaml",
+                              "params file not found; run from the project root or restore it from git")
     if len(data) > MAX_PARAMS_BYTES:
         raise UserError(f"{path}: more than {MAX_PARAMS_BYTES:,} bytes, too large for a params file; "
                         f"name a YAML file such as params.yaml")
