@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,12 +52,19 @@ def wait_for_training(repo: PipelineRepo, process: subprocess.Popen) -> int:
     raise AssertionError("training never took its lock and wrote a checkpoint")
 
 
+def has_ended(pid: int) -> bool:
+    """Gone, or a zombie: an orphan that ended stays one where the init process does not reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
 def ended_within(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if has_ended(pid):
             return True
         time.sleep(0.05)
     return False
