@@ -24,8 +24,9 @@ pull: setup
 repro: pull
 	dvc repro
 
+# One worker per core (pytest-xdist); a module's tests, and those on the shared tiny pipeline, keep to one.
 test: setup
-	python -m pytest -q
+	python -m pytest -q -n auto --dist loadgroup
 
 bench: setup
 	python benchmarks/run.py

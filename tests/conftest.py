@@ -47,6 +47,27 @@ def tiny_params() -> dict:
     }
 
 
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist's `--dist loadgroup` (`make test`), a module's tests share a worker, and so
+    its module fixtures, and every test on the shared tiny pipeline shares one, which builds it once."""
+    for item in items:
+        group = "tiny_pipeline" if "tiny_pipeline" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def params_file(tmp_path):
     return write_params(tmp_path / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory):
+    """One tiny pipeline, `dvc repro`-ed and committed, shared by every test that only reads it or
+    works on a copy of it (`tiny_pipeline.copy(path)`): a full repro costs tens of seconds."""
+    from pipeline_repo import PipelineRepo
+
+    repo = PipelineRepo.create(tmp_path_factory.mktemp("tiny_pipeline") / "repo")
+    repo.ran = repo.repro()
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "reproduced")
+    return repo

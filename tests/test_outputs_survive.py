@@ -24,10 +24,8 @@ def leftovers(repo: PipelineRepo) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reproduced(tmp_path_factory):
-    repo = PipelineRepo.create(tmp_path_factory.mktemp("survive") / "repo")
-    repo.repro()
-    return repo
+def reproduced(tiny_pipeline):
+    return tiny_pipeline
 
 
 @pytest.mark.parametrize("change, stage", [({"train.lr": 0}, "train"), ({"generate.temperature": -1}, "generate")])

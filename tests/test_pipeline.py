@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_repo import PipelineRepo
 
 STAGES = ["unzip", "vocab", "train", "evaluate", "generate", "export"]
 
 
 @pytest.fixture(scope="module")
-def reproduced(tmp_path_factory):
-    repo = PipelineRepo.create(tmp_path_factory.mktemp("e2e") / "repo")
-    repo.ran = repo.repro()
-    return repo
+def reproduced(tiny_pipeline):
+    return tiny_pipeline
 
 
 def test_repro_runs_every_stage_and_leaves_status_clean(reproduced):
@@ -121,10 +118,10 @@ def _test_part(repo) -> str:
     return corpus[len(corpus) - repo.json("metrics/data.json")["characters"]["test"]:]
 
 
-def test_charlm_score_of_the_test_part_prints_evals_test_perplexities(reproduced):
+def test_charlm_score_of_the_test_part_prints_evals_test_perplexities(reproduced, tmp_path):
     text = _test_part(reproduced)
-    (reproduced.path / "test_part.txt").write_text(text, encoding="utf-8")
-    out = reproduced.charlm("score", "test_part.txt").stdout
+    (tmp_path / "test_part.txt").write_text(text, encoding="utf-8")  # the shared pipeline stays as it was
+    out = reproduced.charlm("score", str(tmp_path / "test_part.txt")).stdout
     lines = out.splitlines()
     assert lines[0] == f"{len(text) - 1:,} characters scored (each after the first), " \
                        f"{reproduced.json('metrics/eval.json')['classes']:,} classes"
@@ -167,10 +164,10 @@ def test_eval_reports_open_vocabulary_figures_beside_the_closed_class_ones(repro
     assert set(open_vocabulary["adaptive"]) == {"network", "ngram", "local_ngram", "mixture", "fixed_mixture"}
 
 
-def test_charlm_score_per_char_lists_every_character_most_surprising_first(reproduced):
+def test_charlm_score_per_char_lists_every_character_most_surprising_first(reproduced, tmp_path):
     text = _test_part(reproduced)[:40]
-    (reproduced.path / "short.txt").write_text(text, encoding="utf-8")
-    lines = reproduced.charlm("score", "short.txt", "--per-char").stdout.splitlines()
+    (tmp_path / "short.txt").write_text(text, encoding="utf-8")
+    lines = reproduced.charlm("score", str(tmp_path / "short.txt"), "--per-char").stdout.splitlines()
     header = lines.index("position\tcharacter\tnetwork bits\tngram bits\tmixture bits")
     rows = [line.split("\t") for line in lines[header + 1:]]
     assert sorted(int(row[0]) for row in rows) == list(range(2, len(text) + 1))
