@@ -23,6 +23,11 @@ MAX_SEED = 2**32 - 1            # NumPy's global seed, which Keras sets, takes 3
 MIN_TEMPERATURE = 0.01          # already greedy in all but name; far lower ones overflow logits / T
 MAX_TEMPERATURE = 3.4e38        # float32's largest, nearly: a larger one reaches the tensor as infinity
 MAX_SAMPLES = 1_024
+# The repetition penalty multiplies a log-probability, which for the most probable character is at
+# least -log(vocabulary size) > -22: bounded, that character's penalised score stays finite in
+# float32 even divided by MIN_TEMPERATURE (a larger penalty could make every score -inf).
+MAX_REPETITION_PENALTY = 1e30
+MAX_REPETITION_WINDOW = MAX_PREFIX_LENGTH + MAX_GENERATE_LENGTH  # the longest context a continuation has
 # Integers that reach a tensor must fit its type: top-k is an int32 (K at least the vocabulary's
 # size keeps every character, as 0 does), and prefix i draws from the int64 seed + i, so the stage
 # and `charlm generate` also check that seed + the number of prefixes - 1 fits.
@@ -41,6 +46,7 @@ LIMIT_REASONS = {
     "batch_size": "the most streams this code trains at once", "epochs": "the most epochs this code runs",
     "top_k": "int32's largest (any K at least the vocabulary's size keeps every character, as 0 does)",
     "seed": "int64's largest", "temperature": "float32's largest (a larger one reaches the model as infinity)",
+    "repetition_penalty": "the largest whose penalised scores stay finite in float32",
 }
 MAX_PARAMS_BYTES = 2**20        # a params file is a few kB; an endless one (/dev/zero) is refused
 
