@@ -122,6 +122,10 @@ class GenerateParams:
     length: int = _spec(int, min=1, max=MAX_GENERATE_LENGTH)
     temperature: float = _spec(float, min=MIN_TEMPERATURE, limit=MAX_TEMPERATURE)
     top_k: int = _spec(int, min=0, limit=MAX_TOP_K)
+    top_p: float = _spec(float, min=0.0, max=1.0, min_open=True)    # 1: off
+    min_p: float = _spec(float, min=0.0, max=1.0)                   # 0: off
+    repetition_penalty: float = _spec(float, min=1.0, limit=MAX_REPETITION_PENALTY)  # 1: off
+    repetition_window: int = _spec(int, min=0, max=MAX_REPETITION_WINDOW)           # 0: off
     seed: int = _spec(int, min=0, limit=MAX_GENERATE_SEED)
     num_samples: int = _spec(int, min=1, max=MAX_SAMPLES)
     adaptive: bool = _spec(bool)
@@ -301,6 +305,10 @@ def _check_section(section: str, params, path) -> None:
             if len(prefix) > MAX_PREFIX_LENGTH:
                 raise UserError(f"{path}: a prefix in 'generate.prefixes' has {len(prefix)} characters; "
                                 f"the limit is {MAX_PREFIX_LENGTH}")
+        if params.repetition_penalty > 1 and params.repetition_window == 0:
+            raise UserError(f"{path}: 'generate.repetition_penalty' is {params.repetition_penalty} but "
+                            f"'generate.repetition_window' is 0, which turns the penalty off; give the window "
+                            f"(the number of recent characters penalised) or set the penalty to 1")
         last_seed = params.seed + len(params.prefixes) - 1
         if last_seed > MAX_GENERATE_SEED:
             raise UserError(f"{path}: 'generate.seed' + the number of prefixes - 1 = {last_seed} is beyond the largest "
