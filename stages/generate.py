@@ -26,7 +26,9 @@ def main() -> None:
 
     from charlm.sample_quality import CopyDetector, figures, held_out_pieces
     from charlm.continuation import adaptive_reader, continue_prefixes, load_generator, warn_about_unknown_characters
+    from charlm.generation import Controls
 
+    controls = Controls(p.top_p, p.min_p, p.repetition_penalty, p.repetition_window)
     generator = load_generator(MODEL_DIR, vocab)
     warn_about_unknown_characters(generator, p.prefixes)
     reader = (adaptive_reader(generator, train_ids, dynamic)
@@ -34,10 +36,10 @@ def main() -> None:
     prefix_reader = reader if p.adaptive else None
     greedy = continue_prefixes(generator, p.prefixes, p.length, reader=prefix_reader)
     sampled = continue_prefixes(generator, p.prefixes, p.length, p.temperature, p.top_k, p.seed, p.num_samples,
-                                reader=prefix_reader)
+                                reader=prefix_reader, controls=controls)
     # How the sampler's text reads: a batch per prefix, measured beside real held-out text.
     measured = continue_prefixes(generator, p.prefixes, p.quality_length, p.temperature, p.top_k, p.seed,
-                                 p.quality_samples, reader=prefix_reader)
+                                 p.quality_samples, reader=prefix_reader, controls=controls)
     continuations = {"sampled": [t[len(prefix):] for prefix, texts in zip(p.prefixes, measured) for t in texts],
                      "greedy": [t[len(prefix):] for prefix, (t,) in zip(p.prefixes, continue_prefixes(
                          generator, p.prefixes, p.quality_length, reader=prefix_reader))],
@@ -46,11 +48,14 @@ def main() -> None:
     quality = {name: figures(texts, copies) for name, texts in continuations.items() if texts}
     quality["settings"] = {"length": p.quality_length, "samples_per_prefix": p.quality_samples,
                            "prefixes": len(p.prefixes), "temperature": p.temperature, "top_k": p.top_k,
+                           "top_p": p.top_p, "min_p": p.min_p, "repetition_penalty": p.repetition_penalty,
+                           "repetition_window": p.repetition_window,
                            "held_out": "the validation part in consecutive pieces"}
     write_json(QUALITY_PATH, quality)
 
     adaptive = " Each prefix is read adaptively first (generate.adaptive)." if p.adaptive else ""
-    sampler = f"temperature {p.temperature}, top-k {p.top_k or 'off'}, seed {p.seed} + the prefix's position"
+    sampler = (f"temperature {p.temperature}, top-k {p.top_k or 'off'}{_controls_text(p)}, "
+               f"seed {p.seed} + the prefix's position")
     lines = ["# Samples", "",
              f"Sampled continuations ({sampler}): {p.quality_samples} of {p.quality_length} characters per "
              f"prefix are drawn as one batch and measured (metrics/samples.json); the first {SHOWN_PER_PREFIX} are "
@@ -79,6 +84,14 @@ def main() -> None:
                   f"- what the test part says next: …{what_follows}", ""]
     write_text(SAMPLES_PATH, "\n".join(lines))
     print("\n".join(lines))
+
+
+def _controls_text(p) -> str:
+    """The sampling controls that are on, as the report names them ("" when all are off)."""
+    parts = [f", top-p {p.top_p}" if p.top_p < 1 else "", f", min-p {p.min_p}" if p.min_p > 0 else "",
+             f", repetition penalty {p.repetition_penalty} over the last {p.repetition_window} characters"
+             if p.repetition_penalty > 1 else ""]
+    return "".join(parts)
 
 
 def _quality_table(quality: dict) -> list[str]:

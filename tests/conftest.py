@@ -41,7 +41,8 @@ def tiny_params() -> dict:
         "evaluate": {"ngram_order": 3, "ngram_discount": 0.75, "adaptive_ngram_order": 4,
                      "adaptive_ngram_discount": 0.8, "local_ngram_order": 3, "mixer_lr": 0.05},
         "dynamic": {"segment": 5, "lr": 0.01, "decay": 0.01, "softening": 1.0},
-        "generate": {"prefixes": ["分开", "不分开"], "length": 10, "temperature": 0.8, "top_k": 5, "seed": 0,
+        "generate": {"prefixes": ["分开", "不分开"], "length": 10, "temperature": 0.8, "top_k": 5, "top_p": 1.0,
+                     "min_p": 0.0, "repetition_penalty": 1.0, "repetition_window": 0, "seed": 0,
                      "num_samples": 2, "adaptive": False, "test_prefix_start": 3, "test_prefix_length": 30,
                      "quality_samples": 4, "quality_length": 12},
     }

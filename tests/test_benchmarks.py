@@ -34,6 +34,16 @@ def test_training_and_generation_benchmarks_run(monkeypatch):
         assert measured["chars_per_second"] > 0 and len(measured["valid_perplexity"]) == 2
 
 
+def test_the_generation_benchmark_against_a_revision_runs(monkeypatch, capsys):
+    against = load_script("generation_against")
+    for name, value in {"LENGTH": 4, "ROUNDS": 2, "VOCABULARY": 12, "HIDDEN": 8,
+                        "CASES": {"sampled": (0.8, 10, 1)}}.items():
+        monkeypatch.setattr(against, name, value)
+    speeds = against.main(["HEAD"])
+    assert len(speeds) == 6 and all(s > 0 for s in speeds.values())
+    assert "working tree, controls on" in capsys.readouterr().out
+
+
 def test_cpu_is_described():
     cpu = load_script("run").cpu_description()
     assert cpu["model"] and isinstance(cpu["extensions"], list)

@@ -98,6 +98,23 @@ def test_a_param_change_reruns_what_depends_on_it_and_no_more(reproduced, tmp_pa
     assert "up to date" in repo.dvc("status").stdout
 
 
+def test_the_sampling_controls_rerun_generate_alone_and_are_recorded_beside_its_measures(reproduced, tmp_path):
+    repo = reproduced.copy(tmp_path / "repo")
+    before = repo.json("metrics/samples.json")
+    controls = {"top_p": 0.9, "min_p": 0.05, "repetition_penalty": 1.3, "repetition_window": 8}
+    assert {key: before["settings"][key] for key in controls} == {"top_p": 1.0, "min_p": 0.0, "repetition_penalty": 1.0,
+                                                                   "repetition_window": 0}
+    repo.set_params({f"generate.{key}": value for key, value in controls.items()})
+    assert repo.changed_stages() == {"generate"}
+    assert repo.repro() == ["generate"]
+    after = repo.json("metrics/samples.json")
+    assert {key: after["settings"][key] for key in controls} == controls
+    assert after["sampled"] != before["sampled"]
+    assert after["greedy"] == before["greedy"] and after["held_out"] == before["held_out"]  # the book's greedy
+    report = (repo.path / "reports/samples.md").read_text(encoding="utf-8")
+    assert "top-p 0.9, min-p 0.05, repetition penalty 1.3 over the last 8 characters, seed 0" in report
+
+
 def test_forced_rerun_gives_the_same_bytes(reproduced, tmp_path):
     repo = reproduced.copy(tmp_path / "repo")
     before, lock_before = _digests(repo), _locked_md5s(repo)

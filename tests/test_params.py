@@ -37,6 +37,14 @@ def test_integer_accepted_where_a_number_is_expected(tmp_path):
     ({"generate.length": 10**6}, "'generate.length' must be >= 1 and <= 10000"),
     ({"generate.prefixes": [""]}, "must hold non-empty strings"),
     ({"generate.prefixes": []}, "'generate.prefixes' is empty"),
+    ({"generate.top_p": 0}, "'generate.top_p' must be > 0.0 and <= 1.0, got 0.0"),
+    ({"generate.top_p": 1.5}, "'generate.top_p' must be > 0.0 and <= 1.0, got 1.5"),
+    ({"generate.min_p": -0.1}, "'generate.min_p' must be >= 0.0 and <= 1.0, got -0.1"),
+    ({"generate.repetition_penalty": 0.9}, "'generate.repetition_penalty' must be >= 1.0, got 0.9"),
+    ({"generate.repetition_penalty": 1e31, "generate.repetition_window": 8},
+     "'generate.repetition_penalty' must be at most 1e+30, the largest whose penalised scores stay finite"),
+    ({"generate.repetition_window": -1}, "'generate.repetition_window' must be >= 0 and <= 11000, got -1"),
+    ({"generate.repetition_penalty": 1.2}, "'generate.repetition_window' is 0, which turns the penalty off"),
 ])
 def test_rejects_bad_values_naming_the_key(tmp_path, override, message):
     path = write_params(tmp_path / "p.yaml", override)
@@ -44,6 +52,15 @@ def test_rejects_bad_values_naming_the_key(tmp_path, override, message):
     with pytest.raises(UserError, match=None) as error:
         params.load(section, path)
     assert message in str(error.value)
+
+
+def test_the_sampling_controls_load_on_and_off(tmp_path, params_file):
+    off = params.load("generate", params_file)
+    assert (off.top_p, off.min_p, off.repetition_penalty, off.repetition_window) == (1.0, 0.0, 1.0, 0)
+    on = params.load("generate", write_params(tmp_path / "on.yaml", {
+        "generate.top_p": 0.9, "generate.min_p": 0.05, "generate.repetition_penalty": 1.3,
+        "generate.repetition_window": 64}))
+    assert (on.top_p, on.min_p, on.repetition_penalty, on.repetition_window) == (0.9, 0.05, 1.3, 64)
 
 
 def test_unknown_key_suggests_the_closest(tmp_path):

@@ -18,8 +18,8 @@ from charlm import params
 from charlm.cli import run_stage
 from charlm.errors import UserError
 from charlm.io import read_bytes_at_most
-from charlm.params import (LIMIT_REASONS, MAX_GENERATE_LENGTH, MAX_GENERATE_SEED, MAX_PREFIX_LENGTH, MAX_SAMPLES,
-                           MAX_TEMPERATURE, MAX_TOP_K)
+from charlm.params import (LIMIT_REASONS, MAX_GENERATE_LENGTH, MAX_GENERATE_SEED, MAX_PREFIX_LENGTH,
+                           MAX_REPETITION_PENALTY, MAX_REPETITION_WINDOW, MAX_SAMPLES, MAX_TEMPERATURE, MAX_TOP_K)
 
 DEFAULT_MODEL_DIR = "models"
 DEFAULT_DATA_DIR = "data/processed"
@@ -64,6 +64,40 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _top_p(text: str) -> float:
+    value = _number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number > 0 and <= 1 (1: off), got {text}")
+    return value
+
+
+def _min_p(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1 (0: off), got {text}")
+    return value
+
+
+def _repetition_penalty(text: str) -> float:
+    value = _number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number >= 1 (1: off), got {text}")
+    if value > MAX_REPETITION_PENALTY:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_REPETITION_PENALTY:g}, "
+                                         f"{LIMIT_REASONS['repetition_penalty']}; got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="charlm", description="Continue prefixes and score text with the character-level "
                      "language model that the DVC pipeline trained (run from the project's root after `dvc repro`).")
@@ -74,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Continue each PREFIX with the trained network through the generate stage's code: "
                     "`charlm generate 分开 --greedy --length 50` prints the stage's greedy line for 分开, and "
                     "with the stage's prefixes, length, temperature, top-k, seed and number of samples, it prints "
-                    "the stage's sampled lines. Each continuation is printed as soon as it is written.")
+                    "the stage's sampled lines. Each continuation is printed as soon as it is written "
+                    "(with --stream, a few characters at a time as they are made).")
     generate.add_argument("prefixes", nargs="+", metavar="PREFIX", help="text to continue (one or more)")
     generate.add_argument("--length", type=_int_range(1, MAX_GENERATE_LENGTH), default=50,
                           help="characters to write after each prefix (default: 50)")
@@ -86,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-k", type=_int_range(0, limit=(MAX_TOP_K, LIMIT_REASONS["top_k"])), default=10,
                           help="sample among the K most probable characters only; 0, or K at least the "
                                "vocabulary's size, = all (default: 10)")
+    generate.add_argument("--top-p", type=_top_p, default=1.0, metavar="P",
+                          help="nucleus sampling: sample among the most probable characters whose probabilities "
+                               "sum to at least P (after temperature and top-k); 1 = off (default: 1)")
+    generate.add_argument("--min-p", type=_min_p, default=0.0, metavar="P",
+                          help="sample only among characters whose probability is at least P times the most "
+                               "probable one's (after top-p); 0 = off (default: 0)")
+    generate.add_argument("--repetition-penalty", type=_repetition_penalty, default=1.0, metavar="THETA",
+                          help="raise the probability p of each character among the last --repetition-window ones "
+                               "(prefix included) to p**THETA before choosing, greedy or sampled; 1 = off "
+                               "(default: 1)")
+    generate.add_argument("--repetition-window", type=_int_range(0, MAX_REPETITION_WINDOW), default=0, metavar="N",
+                          help="how many recent characters --repetition-penalty looks back over; 0 = off "
+                               "(default: 0)")
     generate.add_argument("--seed", type=_int_range(0, limit=(MAX_GENERATE_SEED, LIMIT_REASONS["seed"])), default=0,
                           help="random seed; prefix i draws from SEED + i, as the stage does, so SEED + the number "
                                "of prefixes - 1 must fit in 64 bits (default: 0)")
@@ -95,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="read each prefix adaptively first, as generate.adaptive does: a dynamic-evaluation "
                                "step on each segment of it (dynamic.* in --params), then continue it with the "
                                "weights it left")
+    generate.add_argument("--stream", action="store_true",
+                          help="print each continuation's characters as they are made, a few at a time (the same "
+                               "text as without --stream; one continuation per prefix)")
     generate.add_argument("--params", default=params.DEFAULT_PATH, metavar="FILE",
                           help="params file giving dynamic.* for --adaptive (default: %(default)s)")
     _add_model_options(generate)
@@ -146,6 +197,14 @@ def _generate(args) -> None:
         _check_utf8_argument(prefix, f"prefix {number}")
     if args.greedy and args.num_samples > 1:
         raise UserError("--greedy gives one continuation per prefix; drop --num-samples or --greedy")
+    if args.greedy and (args.top_p < 1 or args.min_p > 0):
+        raise UserError("--top-p and --min-p choose among sampled characters, and --greedy takes the most probable; "
+                        "drop them or --greedy")
+    if args.stream and args.num_samples > 1:
+        raise UserError("--stream prints one continuation per prefix; drop --num-samples or --stream")
+    if args.repetition_penalty > 1 and args.repetition_window == 0:
+        raise UserError(f"--repetition-penalty {args.repetition_penalty:g} needs --repetition-window N > 0, the number "
+                        f"of recent characters it penalises")
     last_seed = args.seed + len(args.prefixes) - 1
     if last_seed > MAX_GENERATE_SEED:
         raise UserError(f"--seed {args.seed}: prefix {len(args.prefixes)} would draw from seed {last_seed:,}, beyond "
@@ -159,15 +218,25 @@ def _generate(args) -> None:
 
         train_ids = load_array(f"{args.data}/train.npy", "vocab")
 
-    from charlm.continuation import adaptive_reader, continue_prefixes, load_generator, warn_about_unknown_characters
+    from charlm.continuation import (adaptive_reader, continue_prefixes, load_generator, stream_prefix,
+                                     warn_about_unknown_characters)
+    from charlm.generation import Controls
 
     generator = load_generator(args.model, vocab)
     warn_about_unknown_characters(generator, args.prefixes)
     reader = adaptive_reader(generator, train_ids, dynamic) if dynamic else None
     temperature = None if args.greedy else args.temperature
+    controls = Controls(args.top_p, args.min_p, args.repetition_penalty, args.repetition_window)
     for i, prefix in enumerate(args.prefixes):  # prefix i draws from seed + i, as the stage does
+        if args.stream:
+            _write(prefix)
+            for piece in stream_prefix(generator, prefix, args.length, temperature, args.top_k, args.seed + i,
+                                       reader=reader, controls=controls):
+                _write(piece, flush=True)
+            _write_line(flush=True)
+            continue
         [texts] = continue_prefixes(generator, [prefix], args.length, temperature, args.top_k, args.seed + i,
-                                    args.num_samples, reader=reader)
+                                    args.num_samples, reader=reader, controls=controls)
         for text in texts:
             _write_line(text, flush=True)
 
@@ -255,10 +324,15 @@ def _check_utf8_argument(text: str, what: str) -> None:
 
 
 def _write_line(text: str = "", flush: bool = False) -> None:
-    """Print one line of results; an output that cannot take it is the user's to fix (`> /dev/full`,
-    a locale whose encoding lacks the characters), and is one error line."""
+    """Print one line of results (see `_write`)."""
+    _write(text + "\n", flush)
+
+
+def _write(text: str, flush: bool = False) -> None:
+    """Print results; an output that cannot take them is the user's to fix (`> /dev/full`, a locale
+    whose encoding lacks the characters), and is one error line."""
     try:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(text)
         if flush:
             sys.stdout.flush()
     except UnicodeEncodeError as e:

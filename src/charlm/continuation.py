@@ -13,7 +13,7 @@ import numpy as np
 
 from charlm.cli import warn
 from charlm.dynamic import DynamicEvaluator
-from charlm.generation import Generator
+from charlm.generation import Controls, Generator
 from charlm.model import load_model
 from charlm.vocab import Vocabulary
 
@@ -33,14 +33,16 @@ def adaptive_reader(generator: Generator, train_ids: np.ndarray, dynamic) -> Dyn
 
 def continue_prefixes(generator: Generator, prefixes: list[str], length: int, temperature: float | None = None,
                       top_k: int = 0, seed: int = 0, num_samples: int = 1,
-                      reader: DynamicEvaluator | None = None) -> list[list[str]]:
+                      reader: DynamicEvaluator | None = None, controls: Controls = Controls()) -> list[list[str]]:
     """`num_samples` continuations of each prefix, `length` characters each: greedy when
     `temperature` is None (one per prefix), else sampled, prefix i drawing from seed + i so that
-    prefixes never share a random stream. With a `reader`, each prefix is read adaptively first."""
+    prefixes never share a random stream; `controls` (top-p, min-p, the repetition penalty) apply
+    to both, as far as each applies to greedy decoding (charlm.generation). With a `reader`, each
+    prefix is read adaptively first."""
     def one(i: int, prefix: str) -> list[str]:
         if temperature is None:
-            return generator.continue_text(prefix, length)
-        return generator.continue_text(prefix, length, temperature, top_k, seed + i, num_samples)
+            return generator.continue_text(prefix, length, controls=controls)
+        return generator.continue_text(prefix, length, temperature, top_k, seed + i, num_samples, controls)
 
     if reader is None:
         return [one(i, prefix) for i, prefix in enumerate(prefixes)]
@@ -50,6 +52,23 @@ def continue_prefixes(generator: Generator, prefixes: list[str], length: int, te
             reader.adapt(generator.vocab.encode(prefix))
             texts.append(one(i, prefix))
     return texts
+
+
+def stream_prefix(generator: Generator, prefix: str, length: int, temperature: float | None = None, top_k: int = 0,
+                  seed: int = 0, reader: DynamicEvaluator | None = None, controls: Controls = Controls()):
+    """The characters of `continue_prefixes(generator, [prefix], length, ...)`'s one continuation
+    (without the prefix), yielded a chunk at a time as they are made (`Generator.stream_text`)."""
+    def pieces():
+        if temperature is None:
+            return generator.stream_text(prefix, length, controls=controls)
+        return generator.stream_text(prefix, length, temperature, top_k, seed, controls)
+
+    if reader is None:
+        yield from pieces()
+        return
+    with reader.adapting():
+        reader.adapt(generator.vocab.encode(prefix))
+        yield from pieces()
 
 
 def warn_about_unknown_characters(generator: Generator, prefixes: list[str]) -> None:

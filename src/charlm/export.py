@@ -1,10 +1,12 @@
 """The trained model as a TensorFlow SavedModel that needs neither `charlm` nor the vocabulary file.
 
-Two signatures, both over the one compiled loop of charlm.generation:
+Its signatures, over the one compiled loop of charlm.generation:
 
 - `serving_default` (also `continue`): prefix (UTF-8 string), length, temperature (0: greedy),
   top_k (0: all), seed -> `text`, the prefix followed by `length` generated characters (what
   `charlm generate` prints for the same settings), and `continuation`, the generated characters alone.
+- `sample`: the same inputs and outputs, and the sampling controls top_p (1: off), min_p (0: off),
+  repetition_penalty (1: off) and repetition_window (0: off); with them off, `continue`'s text.
 - `next_character`: prefix -> `probabilities` of every vocabulary token after it (`<unk>`'s is 0,
   as generation never emits it) and the `tokens` themselves.
 
@@ -14,7 +16,7 @@ of the vocabulary, a character outside it reading as `<unk>`, as `Vocabulary.enc
 
 from pathlib import Path
 
-from charlm.generation import SIGNATURE, continuation_ids, next_character_probabilities
+from charlm.generation import CONTROLS_SIGNATURE, SIGNATURE, continuation_ids, next_character_probabilities
 from charlm.io import atomic_folder
 from charlm.tf_runtime import tf
 from charlm.vocab import UNK_ID, Vocabulary
@@ -22,6 +24,7 @@ from charlm.vocab import UNK_ID, Vocabulary
 PREFIX = tf.TensorSpec([], tf.string, name="prefix")
 # The continuation loop's own inputs, but one prefix string instead of ids, and one sample.
 CONTINUE_SIGNATURE = (PREFIX, *(spec for spec in SIGNATURE if spec.name not in ("prefix_ids", "num_samples")))
+SAMPLE_SIGNATURE = CONTINUE_SIGNATURE + CONTROLS_SIGNATURE
 
 
 class ExportedModel(tf.Module):
@@ -37,15 +40,18 @@ class ExportedModel(tf.Module):
         self.ids = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(self.tokens, tf.range(vocab.size, dtype=tf.int32)), default_value=UNK_ID)
         self.continue_text = tf.function(self._continue_text, input_signature=CONTINUE_SIGNATURE)
+        self.sample = tf.function(self._continue_text, input_signature=SAMPLE_SIGNATURE)
         self.next_character = tf.function(self._next_character, input_signature=(PREFIX,))
 
     def _prefix_ids(self, prefix):
         # charlm.generation checks the prefix's length (1 to 1,000 characters), as it does length,
-        # temperature and top_k: a call outside those ranges fails with an InvalidArgumentError.
+        # temperature, top_k and the controls: a call outside those ranges fails with an InvalidArgumentError.
         return self.ids.lookup(tf.strings.unicode_split(prefix, "UTF-8"))
 
-    def _continue_text(self, prefix, length, temperature, top_k, seed):
-        ids = self._call_model(continuation_ids, self._prefix_ids(prefix), length, temperature, top_k, seed, tf.constant(1))
+    def _continue_text(self, prefix, length, temperature, top_k, seed, *controls):
+        # `continue` passes no controls: continuation_ids's defaults turn each off.
+        ids = self._call_model(continuation_ids, self._prefix_ids(prefix), length, temperature, top_k, seed,
+                               tf.constant(1), *controls)
         continuation = tf.strings.reduce_join(tf.gather(self.tokens, ids[0]))
         return {"text": tf.strings.join([prefix, continuation]), "continuation": continuation}
 
@@ -58,7 +64,7 @@ def export_model(model, vocab: Vocabulary, folder: str | Path) -> None:
     """Write the SavedModel into `folder`, replacing it as a whole."""
     exported = ExportedModel(model, vocab)
     signatures = {"serving_default": exported.continue_text, "continue": exported.continue_text,
-                  "next_character": exported.next_character}
+                  "sample": exported.sample, "next_character": exported.next_character}
     with atomic_folder(folder) as tmp:
         tf.saved_model.save(exported, str(tmp), signatures=signatures)
         _clear_fingerprint_uuid(Path(tmp) / "fingerprint.pb")

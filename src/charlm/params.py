@@ -23,6 +23,11 @@ MAX_SEED = 2**32 - 1            # NumPy's global seed, which Keras sets, takes 3
 MIN_TEMPERATURE = 0.01          # already greedy in all but name; far lower ones overflow logits / T
 MAX_TEMPERATURE = 3.4e38        # float32's largest, nearly: a larger one reaches the tensor as infinity
 MAX_SAMPLES = 1_024
+# The repetition penalty multiplies a log-probability, which for the most probable character is at
+# least -log(vocabulary size) > -22: bounded, that character's penalised score stays finite in
+# float32 even divided by MIN_TEMPERATURE (a larger penalty could make every score -inf).
+MAX_REPETITION_PENALTY = 1e30
+MAX_REPETITION_WINDOW = MAX_PREFIX_LENGTH + MAX_GENERATE_LENGTH  # the longest context a continuation has
 # Integers that reach a tensor must fit its type: top-k is an int32 (K at least the vocabulary's
 # size keeps every character, as 0 does), and prefix i draws from the int64 seed + i, so the stage
 # and `charlm generate` also check that seed + the number of prefixes - 1 fits.
@@ -41,6 +46,7 @@ LIMIT_REASONS = {
     "batch_size": "the most streams this code trains at once", "epochs": "the most epochs this code runs",
     "top_k": "int32's largest (any K at least the vocabulary's size keeps every character, as 0 does)",
     "seed": "int64's largest", "temperature": "float32's largest (a larger one reaches the model as infinity)",
+    "repetition_penalty": "the largest whose penalised scores stay finite in float32",
 }
 MAX_PARAMS_BYTES = 2**20        # a params file is a few kB; an endless one (/dev/zero) is refused
 
@@ -116,6 +122,10 @@ class GenerateParams:
     length: int = _spec(int, min=1, max=MAX_GENERATE_LENGTH)
     temperature: float = _spec(float, min=MIN_TEMPERATURE, limit=MAX_TEMPERATURE)
     top_k: int = _spec(int, min=0, limit=MAX_TOP_K)
+    top_p: float = _spec(float, min=0.0, max=1.0, min_open=True)    # 1: off
+    min_p: float = _spec(float, min=0.0, max=1.0)                   # 0: off
+    repetition_penalty: float = _spec(float, min=1.0, limit=MAX_REPETITION_PENALTY)  # 1: off
+    repetition_window: int = _spec(int, min=0, max=MAX_REPETITION_WINDOW)           # 0: off
     seed: int = _spec(int, min=0, limit=MAX_GENERATE_SEED)
     num_samples: int = _spec(int, min=1, max=MAX_SAMPLES)
     adaptive: bool = _spec(bool)
@@ -295,6 +305,10 @@ def _check_section(section: str, params, path) -> None:
             if len(prefix) > MAX_PREFIX_LENGTH:
                 raise UserError(f"{path}: a prefix in 'generate.prefixes' has {len(prefix)} characters; "
                                 f"the limit is {MAX_PREFIX_LENGTH}")
+        if params.repetition_penalty > 1 and params.repetition_window == 0:
+            raise UserError(f"{path}: 'generate.repetition_penalty' is {params.repetition_penalty} but "
+                            f"'generate.repetition_window' is 0, which turns the penalty off; give the window "
+                            f"(the number of recent characters penalised) or set the penalty to 1")
         last_seed = params.seed + len(params.prefixes) - 1
         if last_seed > MAX_GENERATE_SEED:
             raise UserError(f"{path}: 'generate.seed' + the number of prefixes - 1 = {last_seed} is beyond the largest "
