@@ -71,16 +71,22 @@ def main() -> None:
         lines += [f"- greedy: {greedy_text}", *(f"- sampled: {text}" for text in sampled_texts)]
     lines += [""]
     if long_prefix:
-        [[static]] = continue_prefixes(generator, [long_prefix], p.length)
-        [[adapted]] = continue_prefixes(generator, [long_prefix], p.length, reader=reader)
+        def after_prefix(**how) -> str:
+            [[text]] = continue_prefixes(generator, [long_prefix], p.length, **how)
+            return text[len(long_prefix):]
+
+        sampler_settings = dict(temperature=p.temperature, top_k=p.top_k, seed=p.seed, controls=controls)
         end = p.test_prefix_start + len(long_prefix)
         lines += ["## A long prefix from the test part, read statically and adaptively", "",
                   f"Characters {p.test_prefix_start}-{end} of the test part, which training never saw, then "
-                  f"{p.length} greedy characters. Read adaptively, the prefix first teaches the network: a "
-                  f"dynamic-evaluation step on each {dynamic.segment}-character segment (dynamic.*).", "",
+                  f"{p.length} characters sampled ({sampler}) and greedy. Read adaptively, the prefix first "
+                  f"teaches the network: a dynamic-evaluation step on each {dynamic.segment}-character segment "
+                  f"(dynamic.*).", "",
                   f"> {long_prefix}", "",
-                  f"- static: …{static[len(long_prefix):]}",
-                  f"- adaptive: …{adapted[len(long_prefix):]}",
+                  f"- sampled, static: …{after_prefix(**sampler_settings)}",
+                  f"- sampled, adaptive: …{after_prefix(**sampler_settings, reader=reader)}",
+                  f"- greedy, static: …{after_prefix()}",
+                  f"- greedy, adaptive: …{after_prefix(reader=reader)}",
                   f"- what the test part says next: …{what_follows}", ""]
     write_text(SAMPLES_PATH, "\n".join(lines))
     print("\n".join(lines))

@@ -104,10 +104,15 @@ def test_the_long_test_prefix_is_continued_statically_and_adaptively_as_the_comm
     prefix = next(line[2:] for line in lines if line.startswith("> "))
     assert prefix == _test_part(reproduced)[3:33]  # test_prefix_start 3, test_prefix_length 30
     continuation = {line.split(": …")[0][2:]: line.split(": …")[1] for line in lines if ": …" in line}
-    assert set(continuation) == {"static", "adaptive", "what the test part says next"}
-    for how, flags in (("static", []), ("adaptive", ["--adaptive"])):
+    assert set(continuation) == {"sampled, static", "sampled, adaptive", "greedy, static", "greedy, adaptive",
+                                 "what the test part says next"}
+    for how, flags in (("greedy, static", []), ("greedy, adaptive", ["--adaptive"])):
         out = reproduced.charlm("generate", prefix, "--greedy", "--length", "10", *flags).stdout
         assert out == prefix + continuation[how] + "\n", how
+    # The stage's sampler: temperature 0.8, top-k 5, seed 0 (the tiny params).
+    out = reproduced.charlm("generate", prefix, "--temperature", "0.8", "--top-k", "5", "--seed", "0",
+                            "--length", "10").stdout
+    assert out == prefix + continuation["sampled, static"] + "\n"
     # Reading one prefix adaptively leaves the next one as a static reading would.
     both = reproduced.charlm("generate", prefix, "分开", "--greedy", "--length", "10", "--adaptive").stdout.splitlines()
     assert both[1] == reproduced.charlm("generate", "分开", "--greedy", "--length", "10", "--adaptive").stdout.strip()
@@ -226,12 +231,13 @@ def test_the_savedmodel_continues_as_the_stage_and_the_command_do_without_charlm
     assert out["tokens"][probabilities.index(max(probabilities))] == greedy_continuation[0]
 
 
-def test_saved_model_cli_lists_both_signatures(reproduced):
+def test_saved_model_cli_lists_every_signature(reproduced):
     shown = reproduced.run(str(Path(sys.executable).parent / "saved_model_cli"), "show", "--all",
                            "--dir", "models/savedmodel").stdout
-    for name in ("serving_default", "continue", "next_character"):
+    for name in ("serving_default", "continue", "sample", "next_character"):
         assert f"signature_def['{name}']" in shown, name
-    for name in ("prefix", "length", "temperature", "top_k", "seed", "text", "continuation", "probabilities", "tokens"):
+    for name in ("prefix", "length", "temperature", "top_k", "seed", "top_p", "min_p", "repetition_penalty",
+                 "repetition_window", "text", "continuation", "probabilities", "tokens"):
         assert f"['{name}'] tensor_info" in shown, name
 
 
