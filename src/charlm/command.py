@@ -187,10 +187,12 @@ def _score(args) -> None:
 
     train_classes = load_array(f"{args.data}/train_classes.npy", "vocab")
 
+    from charlm.progress import for_text
     from charlm.scoring import ScoringModels, perplexities, with_mixture
 
     models = ScoringModels(args.model, vocab, train_classes, evaluate.ngram_order, evaluate.ngram_discount)
-    log_probs = models.log_probs(*models.encode(text))
+    progress = for_text("score", len(text) - 1)  # lines on stderr for a long text only
+    log_probs = models.log_probs(*models.encode(text), progress)
     if weight is not None:
         log_probs = with_mixture(log_probs, weight)
     if args.adaptive:
@@ -199,7 +201,8 @@ def _score(args) -> None:
         settings = AdaptiveSettings.from_params(evaluate, params.load("dynamic", args.params))
         adaptive = AdaptiveModels(models.network.model, vocab.unk_share, vocab.class_count,
                                   load_array(f"{args.data}/train.npy", "vocab"), train_classes, settings)
-        log_probs.update({f"adaptive {name}": values for name, values in adaptive.read(*models.encode(text)).items()})
+        log_probs.update({f"adaptive {name}": values
+                          for name, values in adaptive.read(*models.encode(text), progress).items()})
     write_line(f"{len(text) - 1:,} characters scored (each after the first), {vocab.class_count:,} classes")
     width = max(map(len, log_probs))
     for name, value in perplexities(log_probs).items():
