@@ -11,7 +11,7 @@ compressors' is. The mixture weight is fit on validation and stored in the metri
 
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
-from charlm.cli import run_stage
+from charlm.cli import run_stage, write_line
 from charlm.io import load_array, read_text, write_json
 from charlm.vocab import read_vocabulary
 
@@ -65,17 +65,17 @@ def main() -> None:
     write_json(METRICS_PATH, report)
     for name in ("perplexity", "ngram", "mixture"):
         if name in report:
-            print(f"evaluate: {name:<10} " + ", ".join(f"{k} {v}" for k, v in report[name].items()))
+            write_line(f"evaluate: {name:<10} " + ", ".join(f"{k} {v}" for k, v in report[name].items()))
     for name, figures in report["adaptive"].items():
-        print(f"evaluate: adaptive {name:<13} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+        write_line(f"evaluate: adaptive {name:<13} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     open_vocabulary = report["open_vocabulary"]
-    print(f"evaluate: open vocabulary: unseen characters {open_vocabulary['unseen']}, bits to spell one "
+    write_line(f"evaluate: open vocabulary: unseen characters {open_vocabulary['unseen']}, bits to spell one "
           f"{open_vocabulary['spelling_bits']}")
     for name in ("perplexity", "ngram", "mixture"):
         if name in open_vocabulary:
-            print(f"evaluate: open vocabulary {name:<10} " + ", ".join(f"{k} {v}" for k, v in open_vocabulary[name].items()))
+            write_line(f"evaluate: open vocabulary {name:<10} " + ", ".join(f"{k} {v}" for k, v in open_vocabulary[name].items()))
     for name, figures in open_vocabulary["adaptive"].items():
-        print(f"evaluate: open vocabulary adaptive {name:<13} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+        write_line(f"evaluate: open vocabulary adaptive {name:<13} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 prefix and gives the next character's probabilities without `charlm` or the vocabulary file."""
 
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
-from charlm.cli import run_stage
+from charlm.cli import run_stage, write_line
 from charlm.vocab import read_vocabulary
 
 PROCESSED = "data/processed"
@@ -17,7 +17,7 @@ def main() -> None:
     from charlm.model import load_model
 
     export_model(load_model(MODEL_DIR, vocab.fingerprint(), vocab.size), vocab, EXPORT_DIR)
-    print(f"wrote {EXPORT_DIR} (signatures serving_default/continue, next_character)")
+    write_line(f"wrote {EXPORT_DIR} (signatures serving_default/continue, next_character)")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ prefix from the test part continued statically and adaptively."""
 
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
-from charlm.cli import run_stage
+from charlm.cli import run_stage, write_line
 from charlm.errors import UserError
 from charlm.io import load_array, read_text, write_json, write_text
 from charlm.vocab import read_vocabulary
@@ -89,7 +89,7 @@ def main() -> None:
                   f"- greedy, adaptive: …{after_prefix(reader=reader)}",
                   f"- what the test part says next: …{what_follows}", ""]
     write_text(SAMPLES_PATH, "\n".join(lines))
-    print("\n".join(lines))
+    write_line("\n".join(lines))
 
 
 def _controls_text(p) -> str:

@@ -2,7 +2,7 @@
 
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
-from charlm.cli import run_stage
+from charlm.cli import run_stage, write_line
 from charlm.corpus import normalize, read_corpus
 from charlm.io import write_text
 
@@ -13,7 +13,7 @@ def main() -> None:
     p = params.load("unzip")
     text = normalize(read_corpus(p.path, p.member), p.newlines_to_spaces, p.max_chars)
     write_text(CORPUS_PATH, text)
-    print(f"unzip: {len(text):,} characters -> {CORPUS_PATH}")
+    write_line(f"unzip: {len(text):,} characters -> {CORPUS_PATH}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm import params
-from charlm.cli import run_stage
+from charlm.cli import run_stage, write_line
 from charlm.io import read_text, save_array, write_json, write_text
 from charlm.vocab import build_vocabulary, oov_rate, split_corpus
 
@@ -30,7 +30,7 @@ def main() -> None:
         "folded_into_unk": len(vocab.folded),
         "oov_rate": {"valid": round(oov_rate(vocab, splits.valid), 6), "test": round(oov_rate(vocab, splits.test), 6)},
     })
-    print(f"vocab: {vocab.size:,} tokens; train/valid/test = "
+    write_line(f"vocab: {vocab.size:,} tokens; train/valid/test = "
           f"{len(splits.train):,}/{len(splits.valid):,}/{len(splits.test):,} characters")
 
 

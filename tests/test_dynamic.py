@@ -102,3 +102,23 @@ def test_a_train_part_within_the_bound_is_read_whole(model, train_ids):
     sampled = DynamicEvaluator(model, unk_share=3, segment=5, lr=1.0, decay=0.0)
     sampled.measure_gradients(train_ids, max_chars=100)
     assert all(np.all(np.isfinite(r.numpy())) and np.all(r.numpy() >= 0) for r in sampled.rms)
+
+
+def test_a_long_text_read_in_several_calls_gives_the_figures_and_weights_of_one(model, train_ids, monkeypatch):
+    ids = np.random.default_rng(4).integers(0, VOCAB, 123).astype(np.int32)
+    dynamic = evaluator(model, train_ids, lr=0.5, decay=0.05)
+
+    def read_and_weights():
+        told = []
+        with dynamic.adapting():
+            log_probs, entropies = dynamic.adapt(ids, told.append)
+            return log_probs, entropies, get_weights(model), told
+
+    whole = read_and_weights()
+    monkeypatch.setattr("charlm.dynamic.CHUNK_SEGMENTS", 4)  # 25 segments: 7 calls, the last one shorter
+    chunked = read_and_weights()
+    for a, b in zip(whole[:2], chunked[:2]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(whole[2], chunked[2], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert whole[3] == [122] and chunked[3] == [20, 40, 60, 80, 100, 120, 122]

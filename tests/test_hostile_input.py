@@ -112,7 +112,7 @@ def test_generate_writes_each_line_when_all_is_well(copy):
 # Numbers past what a tensor holds
 
 @pytest.mark.parametrize("args, message", [
-    (["--top-k", str(2**70)], f"error: argument --top-k: must be at most 2,147,483,647, int32's largest"),
+    (["--top-k", str(2**70)], "error: argument --top-k: must be at most 2,147,483,647, int32's largest"),
     (["--top-k", "4294967297"], "error: argument --top-k: must be at most 2,147,483,647, int32's largest"),
     (["--seed", str(2**70)], "error: argument --seed: must be at most 9,223,372,036,854,775,807, int64's largest"),
     (["--seed", "9223372036854775807"], "error: --seed 9223372036854775807: prefix 2 would draw from seed "

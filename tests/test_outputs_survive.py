@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VERSE
 from pipeline_repo import PipelineRepo
 
 OUTPUTS = ["models/weights.safetensors", "models/config.json", "metrics/train.json", "metrics/train_history.json",

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from charlm.sample_quality import CopyDetector, distinct, figures, held_out_pieces, loops, top_share

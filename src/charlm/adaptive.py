@@ -14,6 +14,7 @@ import numpy as np
 from charlm.dynamic import DynamicEvaluator
 from charlm.interpolation import OnlineMixer, context_features, fit_weight, mix
 from charlm.ngram import KneserNey
+from charlm.progress import QUIET, Progress, Quiet
 from charlm.spelling import Spelling
 
 
@@ -58,21 +59,26 @@ class AdaptiveModels:
                                         settings.dynamic_decay, settings.dynamic_softening)
         self.dynamic.measure_gradients(train_ids)
 
-    def read(self, ids: np.ndarray, class_ids: np.ndarray) -> dict[str, np.ndarray]:
+    def read(self, ids: np.ndarray, class_ids: np.ndarray, progress: Progress | Quiet = QUIET) -> dict[str, np.ndarray]:
         """Per model, the log-probability of each character after the first of one text (the
         network's ids and the n-gram's class ids of it), every model learning as it reads and
         starting afresh from the trained state: "network" (dynamic evaluation), "ngram" (train
         counts updated as it reads), "local_ngram" (counts of this text read so far alone: what
-        this song has said), and "mixture" (the three, weights learnt online)."""
+        this song has said), and "mixture" (the three, weights learnt online). Each is a pass over
+        the text, a step of `progress`."""
         s = self.settings
         ngram = KneserNey(self.train_classes, self.class_count, s.ngram_order, s.ngram_discount)
-        counting, contexts = ngram.read(class_ids, adapt=True, with_contexts=True)
+        with progress.step("adaptive ngram") as advance:
+            counting, contexts = ngram.read(class_ids, adapt=True, with_contexts=True, advance=advance)
         local = KneserNey(class_ids[:0], self.class_count, s.local_ngram_order, s.ngram_discount)
-        local_counting = local.target_log_probs(class_ids, adapt=True)
-        network, entropies = self.dynamic.read(ids)
+        with progress.step("adaptive local_ngram") as advance:
+            local_counting = local.target_log_probs(class_ids, adapt=True, advance=advance)
+        with progress.step("adaptive network") as advance:
+            network, entropies = self.dynamic.read(ids, advance)
         features = context_features(contexts, s.ngram_order, entropies)
         experts = [network, counting, local_counting]
-        mixed = OnlineMixer(len(experts), features.shape[1], s.mixer_lr).mix(experts, features)
+        with progress.step("adaptive mixture") as advance:
+            mixed = OnlineMixer(len(experts), features.shape[1], s.mixer_lr).mix(experts, features, advance)
         return {"network": network, "ngram": counting, "local_ngram": local_counting, "mixture": mixed}
 
 

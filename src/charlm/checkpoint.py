@@ -3,6 +3,8 @@
 One safetensors file holds everything (model variables including the dropout seed state,
 optimizer variables, the best weights so far) with the loop's state as JSON metadata, and is
 replaced atomically: a kill at any moment leaves either the previous checkpoint or the new one.
+It is written at once (`immediately`), not held back with the stage's other outputs until the
+stage ends (charlm.io.outputs_together): a run killed in its tenth epoch resumes from its ninth.
 A checkpoint is used only if it was made with the same params, data, code and library versions
 (its `key`) and its run had not finished; otherwise training starts afresh.
 """
@@ -61,7 +63,7 @@ class Checkpoint:
             tensors.update({f"{prefix}/{i:03d}": np.array(a, order="C") for i, a in enumerate(arrays)})
         # One metadata entry: safetensors writes several in a per-process random order.
         state = json.dumps({"key": self.key, "loop": loop_state}, sort_keys=True)
-        write_bytes(self.path, safetensors.numpy.save(tensors, metadata={"state": state}))
+        write_bytes(self.path, safetensors.numpy.save(tensors, metadata={"state": state}), immediately=True)
 
     def restore(self, model, optimizer) -> tuple[dict, list[np.ndarray]] | None:
         """Load the checkpoint into `model` and `optimizer`; None if there is none to resume."""

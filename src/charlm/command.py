@@ -7,15 +7,13 @@ runs, never for `--help` or a bad argument.
 """
 
 import argparse
-import errno
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 from charlm import params
-from charlm.cli import run_stage
+from charlm.cli import run_stage, write, write_line
 from charlm.errors import UserError
 from charlm.io import read_bytes_at_most
 from charlm.params import (LIMIT_REASONS, MAX_GENERATE_LENGTH, MAX_GENERATE_SEED, MAX_PREFIX_LENGTH,
@@ -229,16 +227,16 @@ def _generate(args) -> None:
     controls = Controls(args.top_p, args.min_p, args.repetition_penalty, args.repetition_window)
     for i, prefix in enumerate(args.prefixes):  # prefix i draws from seed + i, as the stage does
         if args.stream:
-            _write(prefix)
+            write(prefix)
             for piece in stream_prefix(generator, prefix, args.length, temperature, args.top_k, args.seed + i,
                                        reader=reader, controls=controls):
-                _write(piece, flush=True)
-            _write_line(flush=True)
+                write(piece, flush=True)
+            write_line(flush=True)
             continue
         [texts] = continue_prefixes(generator, [prefix], args.length, temperature, args.top_k, args.seed + i,
                                     args.num_samples, reader=reader, controls=controls)
         for text in texts:
-            _write_line(text, flush=True)
+            write_line(text, flush=True)
 
 
 def _score(args) -> None:
@@ -258,10 +256,12 @@ def _score(args) -> None:
 
     train_classes = load_array(f"{args.data}/train_classes.npy", "vocab")
 
+    from charlm.progress import for_text
     from charlm.scoring import ScoringModels, perplexities, with_mixture
 
     models = ScoringModels(args.model, vocab, train_classes, evaluate.ngram_order, evaluate.ngram_discount)
-    log_probs = models.log_probs(*models.encode(text))
+    progress = for_text("score", len(text) - 1)  # lines on stderr for a long text only
+    log_probs = models.log_probs(*models.encode(text), progress)
     if weight is not None:
         log_probs = with_mixture(log_probs, weight)
     if args.adaptive:
@@ -270,12 +270,13 @@ def _score(args) -> None:
         settings = AdaptiveSettings.from_params(evaluate, params.load("dynamic", args.params))
         adaptive = AdaptiveModels(models.network.model, vocab.unk_share, vocab.class_count,
                                   load_array(f"{args.data}/train.npy", "vocab"), train_classes, settings)
-        log_probs.update({f"adaptive {name}": values for name, values in adaptive.read(*models.encode(text)).items()})
-    _write_line(f"{len(text) - 1:,} characters scored (each after the first), {vocab.class_count:,} classes")
+        log_probs.update({f"adaptive {name}": values
+                          for name, values in adaptive.read(*models.encode(text), progress).items()})
+    write_line(f"{len(text) - 1:,} characters scored (each after the first), {vocab.class_count:,} classes")
     width = max(map(len, log_probs))
     for name, value in perplexities(log_probs).items():
         note = f"  (network weight {weight}, fit on validation, from {args.metrics})" if name == "mixture" else ""
-        _write_line(f"{name:<{width}} perplexity {value}{note}")
+        write_line(f"{name:<{width}} perplexity {value}{note}")
     if args.per_char:
         _print_costs(text, log_probs)
 
@@ -286,10 +287,10 @@ def _print_costs(text: str, log_probs: dict) -> None:
     names = list(log_probs)
     bits = {name: -values / math.log(2) for name, values in log_probs.items()}
     order = sorted(range(len(text) - 1), key=lambda t: (-bits[names[-1]][t], t))
-    _write_line()
-    _write_line("\t".join(["position", "character", *(f"{name} bits" for name in names)]))
+    write_line()
+    write_line("\t".join(["position", "character", *(f"{name} bits" for name in names)]))
     for t in order:
-        _write_line("\t".join([str(t + 2), repr(text[t + 1]), *(f"{bits[name][t]:.2f}" for name in names)]))
+        write_line("\t".join([str(t + 2), repr(text[t + 1]), *(f"{bits[name][t]:.2f}" for name in names)]))
 
 
 def _read_input_text(file: str) -> str:
@@ -321,44 +322,6 @@ def _check_utf8_argument(text: str, what: str) -> None:
     except UnicodeEncodeError as e:
         offset = len(text[:e.start].encode("utf-8"))
         raise UserError(f"{what} is not UTF-8 text (invalid byte at offset {offset}); pass it as UTF-8") from None
-
-
-def _write_line(text: str = "", flush: bool = False) -> None:
-    """Print one line of results (see `_write`)."""
-    _write(text + "\n", flush)
-
-
-def _write(text: str, flush: bool = False) -> None:
-    """Print results; an output that cannot take them is the user's to fix (`> /dev/full`, a locale
-    whose encoding lacks the characters), and is one error line."""
-    try:
-        sys.stdout.write(text)
-        if flush:
-            sys.stdout.flush()
-    except UnicodeEncodeError as e:
-        character = f"U+{ord(e.object[e.start]):04X}"  # a code point, which any stderr can show
-        raise UserError(f"standard output's encoding ({sys.stdout.encoding}) cannot write {character}; "
-                        f"use a UTF-8 locale or set PYTHONIOENCODING=utf-8") from None
-    except BrokenPipeError:
-        raise
-    except OSError as e:
-        raise _output_failed(e) from None
-
-
-def _flush_output() -> None:
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as e:
-        raise _output_failed(e) from None
-
-
-def _output_failed(e: OSError) -> UserError:
-    # What is left in the buffer goes nowhere, so that Python's flush at exit fails no second time.
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    hint = "; free some space or write elsewhere" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-    return UserError(f"standard output: cannot write ({e.strerror}){hint}")
 
 
 def _input_name(file: str) -> str:
@@ -399,14 +362,8 @@ def main(argv: list[str] | None = None) -> None:
                             "redirect it to a file or a pipe instead")
         args = build_parser().parse_args(argv)
         args.run(args)
-        _flush_output()
 
-    try:
-        run_stage(run)
-    except BrokenPipeError:
-        # The reader (`| head`) went away: stop quietly, as command-line tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
+    run_stage(run)
 
 
 if __name__ == "__main__":

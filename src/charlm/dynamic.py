@@ -16,6 +16,7 @@ weights that have seen it.
 """
 
 import contextlib
+from typing import Callable
 
 import numpy as np
 
@@ -26,6 +27,9 @@ RMS_STREAMS = 32     # the train part is read as this many parallel streams of R
 RMS_WINDOW = 50      # windows to measure gradients: only their relative size matters, and longer is faster
 RMS_MAX_CHARS = 200_000  # a bounded sample of the train part (streams spread over it), so the cost of
                          # measuring does not grow with the corpus; a shorter train part is read whole
+# Segments per compiled call of a reading: a long text is read in several calls (each compiled
+# shape once), so that its progress can be told and a call never grows with the text.
+CHUNK_SEGMENTS = 2048
 
 
 class DynamicEvaluator:
@@ -75,9 +79,10 @@ class DynamicEvaluator:
         sums = tf.while_loop(lambda step, *_: step < count, body, start)[2]
         return [s / tf.cast(count, tf.float32) for s in sums]
 
-    def _read_eager(self, inputs, targets, mask, rms, lr, decay, softening):
-        trained = [tf.identity(v) for v in self.variables]  # what the decay pulls back toward
-
+    def _read_eager(self, inputs, targets, mask, states, trained, rms, lr, decay, softening):
+        """Read the segments inputs[i] in order, the weights stepping after each, from `states`;
+        `trained` is what the decay pulls back toward. Returns the scores, the entropies and the
+        states it ends with, so that a long text is read in several calls as it is in one."""
         def body(step, states, scores, entropies):
             gradients, (log_probs, entropy), states = self._gradients(inputs[step], targets[step], mask[step], states)
             for variable, gradient, start, r in zip(self.variables, gradients, trained, rms):
@@ -87,19 +92,18 @@ class DynamicEvaluator:
 
         count = tf.shape(inputs)[0]
         arrays = [tf.TensorArray(tf.float32, size=count) for _ in range(2)]
-        scores, entropies = tf.while_loop(lambda step, *_: step < count, body, (0, self.model.initial_states(1),
-                                                                                 *arrays))[2:]
-        return tf.reshape(scores.stack(), [-1]), tf.reshape(entropies.stack(), [-1])
+        _, states, scores, entropies = tf.while_loop(lambda step, *_: step < count, body, (0, states, *arrays))
+        return tf.reshape(scores.stack(), [-1]), tf.reshape(entropies.stack(), [-1]), states
 
     def target_log_probs(self, ids: np.ndarray) -> np.ndarray:
         """Natural-log probability of ids[1:], each given the ids before it, with the weights
         adapted on every segment before the one it is in (float64, on the fixed class set)."""
         return self.read(ids)[0]
 
-    def read(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, ids: np.ndarray, advance: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """`target_log_probs`, and the entropy (nats) of each predicted distribution."""
         with self.adapting():
-            return self.adapt(ids)
+            return self.adapt(ids, advance)
 
     @contextlib.contextmanager
     def adapting(self):
@@ -111,8 +115,11 @@ class DynamicEvaluator:
             for variable, value in zip(self.variables, saved):
                 variable.assign(value)
 
-    def adapt(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Read `ids` as `read` does, but leave the weights as the text has adapted them."""
+    def adapt(self, ids: np.ndarray, advance: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Read `ids` as `read` does, but leave the weights as the text has adapted them. A long
+        text is read in compiled calls of CHUNK_SEGMENTS segments each, the state and weights
+        carried from one to the next (the same figures as one call), telling `advance` (if given)
+        after each how many characters have been scored."""
         if self.rms is None:
             raise RuntimeError("call measure_gradients(train_ids) first")
         n = len(ids) - 1
@@ -123,11 +130,20 @@ class DynamicEvaluator:
         padded[:n + 1] = ids
         mask = (np.arange(n_segments * self.segment) < n).astype(np.float32)
         shape = (n_segments, 1, self.segment)
-        log_probs, entropies = self._read(padded[:-1].reshape(shape), padded[1:].reshape(shape), mask.reshape(shape),
-                                          self.rms, tf.constant(self.lr, tf.float32), tf.constant(self.decay, tf.float32),
-                                          tf.constant(self.softening, tf.float32))
-        log_probs = share_unk(log_probs.numpy()[:n].astype(np.float64), ids[1:], self.unk_share)
-        return log_probs, entropies.numpy()[:n].astype(np.float64)
+        inputs, targets, mask = padded[:-1].reshape(shape), padded[1:].reshape(shape), mask.reshape(shape)
+        trained = [tf.identity(v) for v in self.variables]  # what the decay pulls back toward
+        settings = [tf.constant(value, tf.float32) for value in (self.lr, self.decay, self.softening)]
+        states, scores, entropies = self.model.initial_states(1), [], []
+        for start in range(0, n_segments, CHUNK_SEGMENTS):
+            chunk = slice(start, start + CHUNK_SEGMENTS)
+            log_probs, entropy, states = self._read(inputs[chunk], targets[chunk], mask[chunk], states, trained,
+                                                    self.rms, *settings)
+            scores.append(log_probs.numpy())
+            entropies.append(entropy.numpy())
+            if advance:
+                advance(min((start + CHUNK_SEGMENTS) * self.segment, n))
+        log_probs = share_unk(np.concatenate(scores)[:n].astype(np.float64), ids[1:], self.unk_share)
+        return log_probs, np.concatenate(entropies)[:n].astype(np.float64)
 
 
 def _as_windows(ids: np.ndarray, streams: int, length: int,

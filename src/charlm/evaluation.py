@@ -6,6 +6,8 @@ probability is shared evenly among the classes it stands for (the train characte
 it, and the unseen class), which keeps perplexities comparable across vocabulary settings.
 """
 
+from typing import Callable
+
 import numpy as np
 
 from charlm.tf_runtime import tf
@@ -27,8 +29,9 @@ class Scorer:
         log_probs = tf.nn.log_softmax(logits)
         return tf.gather(log_probs, targets, batch_dims=2), states
 
-    def target_log_probs(self, ids: np.ndarray) -> np.ndarray:
-        """Natural-log probability of ids[1:], each given the ids before it (float64)."""
+    def target_log_probs(self, ids: np.ndarray, advance: Callable[[int], None] | None = None) -> np.ndarray:
+        """Natural-log probability of ids[1:], each given the ids before it (float64); `advance`,
+        if given, is told after each window how many characters have been scored."""
         n = len(ids) - 1
         if n < 1:
             return np.zeros(0)
@@ -42,6 +45,8 @@ class Scorer:
         for window in range(n_windows):  # padding comes last, so it never changes a real score
             log_probs, states = self._score_window(inputs[window], targets[window], states)
             scores.append(log_probs.numpy()[0])
+            if advance:
+                advance(min((window + 1) * SCORE_WINDOW, n))
         log_probs = np.concatenate(scores)[:n].astype(np.float64)
         return share_unk(log_probs, ids[1:], self.unk_share)
 

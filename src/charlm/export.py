@@ -14,10 +14,13 @@ Strings become ids inside the graph: the prefix is split into characters and loo
 of the vocabulary, a character outside it reading as `<unk>`, as `Vocabulary.encode` does.
 """
 
+import errno
+import os
+import re
 from pathlib import Path
 
 from charlm.generation import CONTROLS_SIGNATURE, SIGNATURE, continuation_ids, next_character_probabilities
-from charlm.io import atomic_folder
+from charlm.io import atomic_folder, cannot_write
 from charlm.tf_runtime import tf
 from charlm.vocab import UNK_ID, Vocabulary
 
@@ -66,8 +69,26 @@ def export_model(model, vocab: Vocabulary, folder: str | Path) -> None:
     signatures = {"serving_default": exported.continue_text, "continue": exported.continue_text,
                   "sample": exported.sample, "next_character": exported.next_character}
     with atomic_folder(folder) as tmp:
-        tf.saved_model.save(exported, str(tmp), signatures=signatures)
+        try:
+            tf.saved_model.save(exported, str(tmp), signatures=signatures)
+        except tf.errors.OpError as error:
+            failure = _file_error(error)
+            if failure is None:
+                raise
+            raise cannot_write(folder, *failure) from None
         _clear_fingerprint_uuid(Path(tmp) / "fingerprint.pb")
+
+
+# TensorFlow's file writers report a failed write (a full disk, a file-size limit, a folder that
+# cannot be written) as an OpError whose message ends in "<file>; <the system's words>".
+_ERRNO_BY_WORDS = {os.strerror(number): number for number in errno.errorcode}
+
+
+def _file_error(error) -> tuple[str, int] | None:
+    """The system's words and error number of a file error inside a TensorFlow error, if it is one."""
+    message = re.sub(r"\s*\[Op:\w+\]$", "", error.message.strip())
+    words = message.rpartition("; ")[2]
+    return (words, _ERRNO_BY_WORDS[words]) if words in _ERRNO_BY_WORDS else None
 
 
 def _clear_fingerprint_uuid(path: Path) -> None:

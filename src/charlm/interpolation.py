@@ -1,5 +1,7 @@
 """Linear interpolation of two language models, the weight fit on held-out text (the RNNLM recipe)."""
 
+from typing import Callable
+
 import numpy as np
 
 
@@ -26,6 +28,7 @@ def mix(log_probs_a: np.ndarray, log_probs_b: np.ndarray, weight: float) -> np.n
 COUNT_BUCKETS = 7     # how often the longest context was seen: 1, 2-3, 4-7, ... 64 or more
 ENTROPY_BUCKETS = 8   # the network's entropy in whole nats: 0, 1, ... 7 or more
 GRADIENT_MEMORY = 0.999  # the mixer's running mean of squared gradients forgets this slowly
+PROGRESS_EVERY = 4096    # characters between two calls of the online mixer's `advance`
 
 
 def context_features(contexts: np.ndarray, order: int, entropies: np.ndarray) -> np.ndarray:
@@ -55,10 +58,14 @@ class OnlineMixer:
         self.steps = 0
         self.lr = lr
 
-    def mix(self, log_probs: list[np.ndarray], features: np.ndarray) -> np.ndarray:
+    def mix(self, log_probs: list[np.ndarray], features: np.ndarray,
+            advance: Callable[[int], None] | None = None) -> np.ndarray:
+        """The mixture of each character's probabilities; `advance`, if given, hears how far it is."""
         probs = np.exp(np.column_stack(log_probs))
         mixed = np.empty(len(probs))
         for t in range(len(probs)):
+            if advance and not t % PROGRESS_EVERY:
+                advance(t)
             z = self.theta @ features[t]
             weights = np.exp(z - z.max())
             weights /= weights.sum()

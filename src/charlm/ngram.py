@@ -16,11 +16,14 @@ goes to small dictionaries beside the arrays, bounded by the length of the text 
 Every text read is a document of its own: its first characters have no history before them.
 """
 
+from typing import Callable
+
 import numpy as np
 
 from charlm.hashing import SEED, empty_windows, next_windows, window_hashes
 
 _START = 1  # the code of "no character before this one"; characters are id + 2
+PROGRESS_EVERY = 4096  # characters between two calls of an adaptive reading's `advance`
 
 
 def _extended_codes(ids) -> np.ndarray:
@@ -136,21 +139,24 @@ class KneserNey:
         _, contexts = self._score(np.array([*history, 0]), with_contexts=True, only_last=True)
         return tuple(int(v) for v in contexts[-1])
 
-    def target_log_probs(self, ids: np.ndarray, adapt: bool = False) -> np.ndarray:
+    def target_log_probs(self, ids: np.ndarray, adapt: bool = False,
+                         advance: Callable[[int], None] | None = None) -> np.ndarray:
         """Natural-log probability of ids[1:], each given the characters before it in `ids`.
 
         With `adapt`, `ids` is read as a new document whose characters are added to the counts
-        right after each is scored (ids[0] before anything), so the model changes as it reads.
+        right after each is scored (ids[0] before anything), so the model changes as it reads;
+        that reading is a loop over the characters, which tells `advance` (if given) how far it is.
         """
-        return self.read(ids, adapt)[0]
+        return self.read(ids, adapt, advance=advance)[0]
 
-    def read(self, ids: np.ndarray, adapt: bool, with_contexts: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    def read(self, ids: np.ndarray, adapt: bool, with_contexts: bool = False,
+             advance: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """`target_log_probs`, and with `with_contexts` also `longest_context` of each scored
         character's history as a [len(ids) - 1, 3] int array, taken before the character is counted."""
         if not adapt:
             log_probs, contexts = self._score(np.asarray(ids), with_contexts)
             return log_probs[1:], contexts[1:] if with_contexts else None
-        return self._read_adapting(np.asarray(ids), with_contexts)
+        return self._read_adapting(np.asarray(ids), with_contexts, advance)
 
     def _score(self, ids: np.ndarray, with_contexts: bool, only_last: bool = False):
         """Scores of every position of `ids` as a document (position 0 included, from no history),
@@ -184,7 +190,7 @@ class KneserNey:
             return values
         return values + np.fromiter((added.get(k, 0) for k in keys.tolist()), dtype=np.int64, count=len(keys))
 
-    def _read_adapting(self, ids: np.ndarray, with_contexts: bool):
+    def _read_adapting(self, ids: np.ndarray, with_contexts: bool, advance: Callable[[int], None] | None):
         order, discount = self.order, self.discount
         columns = [None] + [tuple(None if c is None else c.tolist() for c in column)
                             for column in self._static_columns(_extended_codes(ids))[1:]]
@@ -192,6 +198,8 @@ class KneserNey:
         log_probs = np.empty(n_scored)
         contexts = np.empty((n_scored, 3), dtype=np.int64) if with_contexts else None
         for t in range(len(ids)):
+            if advance and not t % PROGRESS_EVERY:
+                advance(t)
             top = min(order, t + 1)
             if t:
                 p, context = 1.0 / self.vocab_size, None

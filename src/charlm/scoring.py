@@ -16,6 +16,7 @@ from charlm.evaluation import Scorer, perplexity
 from charlm.interpolation import mix
 from charlm.model import load_model
 from charlm.ngram import KneserNey
+from charlm.progress import QUIET, Progress, Quiet
 from charlm.spelling import Spelling, bits_per_character
 from charlm.vocab import UNK_ID, Vocabulary
 
@@ -39,8 +40,13 @@ class ScoringModels:
         """The network's ids and the n-gram's class ids of `text`, as the vocab stage writes them."""
         return self.vocab.encode(text), self._classes.encode(text)
 
-    def log_probs(self, ids: np.ndarray, class_ids: np.ndarray) -> dict[str, np.ndarray]:
-        return {"network": self.network.target_log_probs(ids), "ngram": self.ngram.target_log_probs(class_ids)}
+    def log_probs(self, ids: np.ndarray, class_ids: np.ndarray, progress: Progress | Quiet = QUIET) -> dict[str, np.ndarray]:
+        """Each model's pass over the text, a step of `progress`."""
+        with progress.step("network") as advance:
+            network = self.network.target_log_probs(ids, advance)
+        with progress.step("ngram"):  # whole arrays at a time: no progress within it
+            ngram = self.ngram.target_log_probs(class_ids)
+        return {"network": network, "ngram": ngram}
 
 
 def with_mixture(log_probs: dict[str, np.ndarray], network_weight: float) -> dict[str, np.ndarray]:

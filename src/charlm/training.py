@@ -6,13 +6,13 @@ validation perplexity are kept (the last epoch's when there is no validation par
 checkpoint, every epoch ends with one, and a rerun with the same params resumes from it.
 """
 
-import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from charlm.batching import consecutive_windows, epoch_offsets, windows_per_epoch
+from charlm.cli import say
 from charlm.errors import UserError
 from charlm.evaluation import Scorer, perplexity
 from charlm.model import get_weights
@@ -37,8 +37,8 @@ class TrainResult:
 def log_epoch(row: dict, epochs: int, seconds: float, chars_per_second: float) -> None:
     valid = row["valid_perplexity"]
     valid_text = f"  valid ppl {valid:9.3f}" if valid is not None else ""
-    print(f"epoch {row['epoch']:>3}/{epochs}  train ppl {row['train_perplexity']:9.3f}{valid_text}"
-          f"  {seconds:6.2f} s  {chars_per_second:8,.0f} chars/s", file=sys.stderr, flush=True)
+    say(f"epoch {row['epoch']:>3}/{epochs}  train ppl {row['train_perplexity']:9.3f}{valid_text}"
+        f"  {seconds:6.2f} s  {chars_per_second:8,.0f} chars/s")
 
 
 def make_optimizer(params: TrainParams):
@@ -103,7 +103,7 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
     restored = checkpoint.restore(model, optimizer) if checkpoint else None
     if restored:
         loop, best_weights = restored
-        print(f"resuming from the checkpoint after epoch {loop['epoch']}", file=sys.stderr, flush=True)
+        say(f"resuming from the checkpoint after epoch {loop['epoch']}")
     chars_trained, train_seconds = 0, 0.0
     offsets = epoch_offsets(len(train_ids), params.batch_size, params.num_steps, params.epochs,
                             params.seed if params.random_offset else None)
