@@ -69,7 +69,10 @@ def test_help_and_argument_errors_never_import_tensorflow(args):
                                                            "1e+30, the largest whose penalised scores stay finite"),
     (["generate", "分开", "--repetition-window", "-1"], "error: argument --repetition-window: must be an integer "
                                                         "from 0 to 11,000, got -1"),
-    (["generate", "分开", "--repetition-penalty", "1.2"], "error: --repetition-penalty 1.2 needs --repetition-window"),
+    (["generate", "分开", "--repetition-penalty", "1.2", "--repetition-window", "0"],
+     "error: --repetition-penalty 1.2 needs --repetition-window"),
+    (["generate", "分开", "--greedy", "--repetition-penalty", "1.2"],  # greedy's window is 0 unless given
+     "error: --repetition-penalty 1.2 needs --repetition-window"),
     (["generate", "分开", "--stream", "--num-samples", "2"], "error: --stream prints one continuation per prefix"),
     (["generate", "分开", "--greedy", "--top-p", "0.5"], "error: --top-p and --min-p choose among sampled characters"),
     (["score", "--newlines", "tabs"], "error: argument --newlines: invalid choice: 'tabs'"),
@@ -97,7 +100,7 @@ def test_missing_model_and_unreadable_text_give_one_error_line(tmp_path, params_
 
 
 # What `charlm generate 分开 不分开 --length 30` printed for the tiny working copy before the sampling
-# controls existed (recorded on an AMD EPYC).
+# controls existed (recorded on an AMD EPYC), when its default sampler was temperature 0.8, top-k 10.
 BEFORE_THE_CONTROLS = "分开宇信命让不甜在甜这天一和和蜜你想我化里著化想融每化想始一去宇\n" \
                       "不分开融相分在在信到爱天你去融要命爱的和开和和著化样始在的想融飞你\n"
 CONTROLS_OFF = ["--top-p", "1", "--min-p", "0", "--repetition-penalty", "1", "--repetition-window", "0"]
@@ -109,8 +112,11 @@ def working_copy(tmp_path_factory):
 
 
 def test_with_the_controls_off_generate_prints_what_it_printed_before_they_existed_streamed_or_not(working_copy):
-    assert charlm("generate", "分开", "不分开", "--length", "30", cwd=working_copy).stdout == BEFORE_THE_CONTROLS
-    streamed = charlm("generate", "分开", "不分开", "--length", "30", "--stream", *CONTROLS_OFF, cwd=working_copy)
+    before = ["--temperature", "0.8", "--top-k", "10"]
+    assert charlm("generate", "分开", "不分开", "--length", "30", *before, *CONTROLS_OFF,
+                  cwd=working_copy).stdout == BEFORE_THE_CONTROLS
+    streamed = charlm("generate", "分开", "不分开", "--length", "30", "--stream", *before, *CONTROLS_OFF,
+                      cwd=working_copy)
     assert streamed.returncode == 0, streamed.stderr
     assert streamed.stdout == BEFORE_THE_CONTROLS
 

@@ -89,16 +89,9 @@ def test_a_param_change_touches_only_the_stages_that_read_it(reproduced, tmp_pat
     assert repo.changed_stages() == named
 
 
-def test_a_param_change_reruns_what_depends_on_it_and_no_more(reproduced, tmp_path):
-    # A leaf's param reruns the leaf alone; a train param reruns what reads the model (the branch
-    # test below); `dvc status` above shows which stage each param reaches.
-    repo = reproduced.copy(tmp_path / "repo")
-    repo.set_params({"generate.temperature": 1.3})
-    assert repo.repro() == ["generate"]
-    assert "up to date" in repo.dvc("status").stdout
-
-
-def test_the_sampling_controls_rerun_generate_alone_and_are_recorded_beside_its_measures(reproduced, tmp_path):
+def test_a_leafs_params_rerun_it_alone_and_the_sampling_controls_are_recorded_beside_its_measures(
+        reproduced, tmp_path):
+    # A train param reruns what reads the model: the branch test below.
     repo = reproduced.copy(tmp_path / "repo")
     before = repo.json("metrics/samples.json")
     controls = {"top_p": 0.9, "min_p": 0.05, "repetition_penalty": 1.3, "repetition_window": 8}
@@ -107,6 +100,7 @@ def test_the_sampling_controls_rerun_generate_alone_and_are_recorded_beside_its_
     repo.set_params({f"generate.{key}": value for key, value in controls.items()})
     assert repo.changed_stages() == {"generate"}
     assert repo.repro() == ["generate"]
+    assert "up to date" in repo.dvc("status").stdout
     after = repo.json("metrics/samples.json")
     assert {key: after["settings"][key] for key in controls} == controls
     assert after["sampled"] != before["sampled"]

@@ -4,7 +4,7 @@ import pytest
 
 from charlm import params
 from charlm.errors import UserError
-from conftest import write_params
+from conftest import ROOT, write_params
 
 
 def test_loads_each_section_as_frozen_dataclass(params_file):
@@ -61,6 +61,12 @@ def test_the_sampling_controls_load_on_and_off(tmp_path, params_file):
         "generate.top_p": 0.9, "generate.min_p": 0.05, "generate.repetition_penalty": 1.3,
         "generate.repetition_window": 64}))
     assert (on.top_p, on.min_p, on.repetition_penalty, on.repetition_window) == (0.9, 0.05, 1.3, 64)
+
+
+def test_the_pipelines_sampler_is_the_commands_default():
+    # One sampler, chosen once (benchmarks/sampling_sweep.py): params.yaml and `charlm generate`.
+    generate = params.load("generate", ROOT / "params.yaml")
+    assert {key: getattr(generate, key) for key in params.SAMPLER_DEFAULTS} == params.SAMPLER_DEFAULTS
 
 
 def test_unknown_key_suggests_the_closest(tmp_path):

@@ -9,6 +9,8 @@ import pytest
 
 
 STAGES = ["unzip", "vocab", "train", "evaluate", "generate", "export"]
+# The tiny params leave the sampling controls off; `charlm generate` samples with them on unless told.
+CONTROLS_OFF = ["--top-p", "1", "--min-p", "0", "--repetition-penalty", "1", "--repetition-window", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,7 @@ def test_charlm_generate_prints_the_stages_greedy_and_sampled_lines(reproduced):
     greedy = reproduced.charlm("generate", "分开", "--greedy", "--length", "10").stdout
     assert f"- greedy: {greedy}" in samples  # the command ends its line as samples.md does
     # The stage's params: temperature 0.8, top-k 5, seed 0, 2 samples, prefixes 分开 and 不分开 in that order.
-    sampled = reproduced.charlm("generate", "分开", "不分开", "--temperature", "0.8", "--top-k", "5", "--seed", "0",
+    sampled = reproduced.charlm("generate", "分开", "不分开", "--temperature", "0.8", "--top-k", "5", "--seed", "0", *CONTROLS_OFF,
                                 "--num-samples", "2", "--length", "10").stdout.splitlines()
     assert sampled == [line.removeprefix("- sampled: ") for line in samples.splitlines() if line.startswith("- sampled: ")]
     several = reproduced.charlm("generate", "分开", "--length", "10", "--num-samples", "3").stdout.splitlines()
@@ -110,7 +112,7 @@ def test_the_long_test_prefix_is_continued_statically_and_adaptively_as_the_comm
         out = reproduced.charlm("generate", prefix, "--greedy", "--length", "10", *flags).stdout
         assert out == prefix + continuation[how] + "\n", how
     # The stage's sampler: temperature 0.8, top-k 5, seed 0 (the tiny params).
-    out = reproduced.charlm("generate", prefix, "--temperature", "0.8", "--top-k", "5", "--seed", "0",
+    out = reproduced.charlm("generate", prefix, "--temperature", "0.8", "--top-k", "5", "--seed", "0", *CONTROLS_OFF,
                             "--length", "10").stdout
     assert out == prefix + continuation["sampled, static"] + "\n"
     # Reading one prefix adaptively leaves the next one as a static reading would.
@@ -222,7 +224,7 @@ def test_the_savedmodel_continues_as_the_stage_and_the_command_do_without_charlm
     assert greedy_text == "分开" + greedy_continuation and len(greedy_continuation) == 10
     (first, first_again, other_seed) = out["sampled"]
     assert first == first_again and first != other_seed  # the seed alone decides the draw
-    command = reproduced.charlm("generate", "分开", "--temperature", "1.0", "--top-k", "3", "--seed", "7",
+    command = reproduced.charlm("generate", "分开", "--temperature", "1.0", "--top-k", "3", "--seed", "7", *CONTROLS_OFF,
                                 "--length", "10").stdout
     assert command == first[0] + "\n"
     assert out["tokens"] == reproduced.json("data/processed/vocab.json")["tokens"]

@@ -17,7 +17,8 @@ from charlm.cli import run_stage, write, write_line
 from charlm.errors import UserError
 from charlm.io import read_bytes_at_most
 from charlm.params import (LIMIT_REASONS, MAX_GENERATE_LENGTH, MAX_GENERATE_SEED, MAX_PREFIX_LENGTH,
-                           MAX_REPETITION_PENALTY, MAX_REPETITION_WINDOW, MAX_SAMPLES, MAX_TEMPERATURE, MAX_TOP_K)
+                           MAX_REPETITION_PENALTY, MAX_REPETITION_WINDOW, MAX_SAMPLES, MAX_TEMPERATURE, MAX_TOP_K,
+                           SAMPLER_DEFAULTS)
 
 DEFAULT_MODEL_DIR = "models"
 DEFAULT_DATA_DIR = "data/processed"
@@ -114,24 +115,26 @@ def build_parser() -> argparse.ArgumentParser:
     how = generate.add_mutually_exclusive_group()
     how.add_argument("--greedy", action="store_true",
                      help="always take the most probable character (argmax, as the book does)")
-    how.add_argument("--temperature", type=_positive_float, default=0.8,
-                     help="sampling temperature: lower is more conservative (default: 0.8)")
-    generate.add_argument("--top-k", type=_int_range(0, limit=(MAX_TOP_K, LIMIT_REASONS["top_k"])), default=10,
+    how.add_argument("--temperature", type=_positive_float, default=SAMPLER_DEFAULTS["temperature"],
+                     help="sampling temperature: lower is more conservative (default: %(default)s)")
+    generate.add_argument("--top-k", type=_int_range(0, limit=(MAX_TOP_K, LIMIT_REASONS["top_k"])), default=SAMPLER_DEFAULTS["top_k"],
                           help="sample among the K most probable characters only; 0, or K at least the "
-                               "vocabulary's size, = all (default: 10)")
-    generate.add_argument("--top-p", type=_top_p, default=1.0, metavar="P",
+                               "vocabulary's size, = all (default: %(default)s)")
+    generate.add_argument("--top-p", type=_top_p, default=None, metavar="P",
                           help="nucleus sampling: sample among the most probable characters whose probabilities "
-                               "sum to at least P (after temperature and top-k); 1 = off (default: 1)")
-    generate.add_argument("--min-p", type=_min_p, default=0.0, metavar="P",
+                               f"sum to at least P (after temperature and top-k); 1 = off (default: "
+                               f"{SAMPLER_DEFAULTS['top_p']:g} when sampling)")
+    generate.add_argument("--min-p", type=_min_p, default=None, metavar="P",
                           help="sample only among characters whose probability is at least P times the most "
-                               "probable one's (after top-p); 0 = off (default: 0)")
-    generate.add_argument("--repetition-penalty", type=_repetition_penalty, default=1.0, metavar="THETA",
+                               f"probable one's (after top-p); 0 = off (default: {SAMPLER_DEFAULTS['min_p']:g} "
+                               f"when sampling)")
+    generate.add_argument("--repetition-penalty", type=_repetition_penalty, default=None, metavar="THETA",
                           help="raise the probability p of each character among the last --repetition-window ones "
                                "(prefix included) to p**THETA before choosing, greedy or sampled; 1 = off "
-                               "(default: 1)")
-    generate.add_argument("--repetition-window", type=_int_range(0, MAX_REPETITION_WINDOW), default=0, metavar="N",
+                               f"(default: {SAMPLER_DEFAULTS['repetition_penalty']:g} when sampling, 1 with --greedy)")
+    generate.add_argument("--repetition-window", type=_int_range(0, MAX_REPETITION_WINDOW), default=None, metavar="N",
                           help="how many recent characters --repetition-penalty looks back over; 0 = off "
-                               "(default: 0)")
+                               f"(default: {SAMPLER_DEFAULTS['repetition_window']} when sampling, 0 with --greedy)")
     generate.add_argument("--seed", type=_int_range(0, limit=(MAX_GENERATE_SEED, LIMIT_REASONS["seed"])), default=0,
                           help="random seed; prefix i draws from SEED + i, as the stage does, so SEED + the number "
                                "of prefixes - 1 must fit in 64 bits (default: 0)")
@@ -188,7 +191,19 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                              "(train_classes.npy for score, train.npy for --adaptive) (default: %(default)s)")
 
 
+def _with_default_controls(args) -> None:
+    """The sampling controls not given take the default sampler's values (SAMPLER_DEFAULTS) when
+    sampling, and are off with --greedy, which is the book's argmax unless told otherwise."""
+    off = {"top_p": 1.0, "min_p": 0.0, "repetition_penalty": 1.0, "repetition_window": 0}
+    if args.repetition_window == 0 and args.repetition_penalty is None:
+        args.repetition_penalty = 1.0  # `--repetition-window 0` alone turns the default penalty off
+    for name, value in off.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value if args.greedy else SAMPLER_DEFAULTS[name])
+
+
 def _generate(args) -> None:
+    _with_default_controls(args)
     for number, prefix in enumerate(args.prefixes, 1):
         if not prefix or len(prefix) > MAX_PREFIX_LENGTH:
             raise UserError(f"a prefix must have 1 to {MAX_PREFIX_LENGTH:,} characters; got {len(prefix):,}")

@@ -33,6 +33,11 @@ MAX_REPETITION_WINDOW = MAX_PREFIX_LENGTH + MAX_GENERATE_LENGTH  # the longest c
 # and `charlm generate` also check that seed + the number of prefixes - 1 fits.
 MAX_TOP_K = 2**31 - 1
 MAX_GENERATE_SEED = 2**63 - 1
+# The sampler `charlm generate` uses unless told otherwise, and params.yaml's generate section
+# holds the same (a test checks): chosen on validation prefixes by benchmarks/sampling_sweep.py.
+# Greedy decoding (--greedy, and the stage's greedy lines) takes none of them.
+SAMPLER_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 0.85, "min_p": 0.0, "repetition_penalty": 1.3,
+                    "repetition_window": 20}
 # Sizes a model can be built and trained with on one machine (a 16,384-wide GRU already holds
 # 3 GB of weights); beyond them a typo would allocate without end instead of failing.
 MAX_WIDTH = 16_384              # train.hidden_size and train.embedding_dim
