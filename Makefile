@@ -24,9 +24,9 @@ pull: setup
 repro: pull
 	dvc repro
 
-# One worker per core (pytest-xdist); a module's tests, and those on the shared tiny pipeline, keep to one.
+# One worker per core (pytest-xdist); a module's tests keep to one worker, and so share its fixtures.
 test: setup
-	python -m pytest -q -n auto --dist loadgroup
+	python -m pytest -q -n auto --dist loadscope
 
 bench: setup
 	python benchmarks/run.py

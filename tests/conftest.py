@@ -1,5 +1,6 @@
 """Shared helpers: tiny corpora and params made by the tests themselves."""
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -48,14 +49,6 @@ def tiny_params() -> dict:
     }
 
 
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist's `--dist loadgroup` (`make test`), a module's tests share a worker, and so
-    its module fixtures, and every test on the shared tiny pipeline shares one, which builds it once."""
-    for item in items:
-        group = "tiny_pipeline" if "tiny_pipeline" in item.fixturenames else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture
 def params_file(tmp_path):
     return write_params(tmp_path / "params.yaml")
@@ -64,11 +57,28 @@ def params_file(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_pipeline(tmp_path_factory):
     """One tiny pipeline, `dvc repro`-ed and committed, shared by every test that only reads it or
-    works on a copy of it (`tiny_pipeline.copy(path)`): a full repro costs tens of seconds."""
+    works on a copy of it (`tiny_pipeline.copy(path)`): a full repro costs tens of seconds. Under
+    pytest-xdist the workers share it too: the first to get the lock builds it, the others wait.
+    Only tests/test_pipeline.py runs commands in it; every other test copies it first."""
+    import fcntl
+    import json
+
     from pipeline_repo import PipelineRepo
 
-    repo = PipelineRepo.create(tmp_path_factory.mktemp("tiny_pipeline") / "repo")
-    repo.ran = repo.repro()
-    repo.git("add", "-A")
-    repo.git("commit", "-q", "-m", "reproduced")
-    return repo
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # every worker's base folder sits in one folder of the run
+    folder, built = shared / "tiny_pipeline", shared / "tiny_pipeline.json"
+    with open(shared / "tiny_pipeline.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if built.exists():
+            repo = PipelineRepo(folder / "repo")
+            repo.ran = json.loads(built.read_text())
+            return repo
+        folder.mkdir()
+        repo = PipelineRepo.create(folder / "repo")
+        repo.ran = repo.repro()
+        repo.git("add", "-A")
+        repo.git("commit", "-q", "-m", "reproduced")
+        built.write_text(json.dumps(repo.ran))
+        return repo

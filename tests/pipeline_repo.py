@@ -51,7 +51,10 @@ class PipelineRepo:
         return repo
 
     def copy(self, path: Path) -> "PipelineRepo":
-        shutil.copytree(self.path, path, symlinks=True)
+        # Not .dvc/tmp: DVC's locks and index, which a dvc command running in the original may be
+        # changing (DVC makes them anew).
+        shutil.copytree(self.path, path, symlinks=True,
+                        ignore=lambda folder, names: ["tmp"] if Path(folder).name == ".dvc" else [])
         return PipelineRepo(path)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -124,8 +124,7 @@ def test_a_killed_repro_loses_nothing_resumes_to_the_same_weights_and_not_across
     resumed = killed.dvc("repro", "train")
     assert "resuming from the checkpoint after epoch" in resumed.stderr + resumed.stdout
 
-    clean = PipelineRepo.create(tmp_path / "clean", text=VERSE * 300, overrides=slow)
-    clean.repro("train")
+    # The edited copy trained from the start without a stop (a comment changes no figure): the
+    # resumed run ends with its bytes.
     for name in ["models/weights.safetensors", "models/config.json", "metrics/train.json", "metrics/train_history.json"]:
-        assert (killed.path / name).read_bytes() == (clean.path / name).read_bytes(), name
-        assert (edited.path / name).read_bytes() == (clean.path / name).read_bytes(), name  # a comment changes nothing
+        assert (killed.path / name).read_bytes() == (edited.path / name).read_bytes(), name

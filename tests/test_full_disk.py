@@ -27,10 +27,8 @@ OUTPUT_FOLDERS = ("models", "metrics", "reports", "checkpoints", "data")
 
 
 @pytest.fixture(scope="module")
-def reproduced(tmp_path_factory):
-    repo = PipelineRepo.create(tmp_path_factory.mktemp("full_disk") / "repo")
-    repo.repro()
-    return repo
+def reproduced(tiny_pipeline):
+    return tiny_pipeline
 
 
 def outputs(repo: PipelineRepo) -> dict[str, str]:
