@@ -334,3 +334,18 @@ def test_streamed_text_equals_the_unstreamed_text(verse_model, xla):
             pieces = list(gen.stream_text("分开", 30, temperature, top_k, seed, chosen, chunk=chunk))
             assert [len(piece) for piece in pieces] == [chunk] * (30 // chunk) + [30 % chunk]
             assert "分开" + "".join(pieces) == whole, (settings, chunk)
+
+
+@pytest.mark.parametrize("xla", [True, False])
+def test_a_long_continuation_runs_in_chunks_and_writes_the_same_text(verse_model, xla, monkeypatch):
+    # Above CHUNKED_ABOVE characters in all, the loop runs a chunk per call (so Ctrl-C ends it
+    # between calls); lowered here, the chunked text must be the one-call text.
+    _, _, generators = verse_model
+    gen = generators[xla]
+    controls = Controls(top_p=0.8, repetition_penalty=1.5, repetition_window=WINDOW)
+    for settings in [(0.0, 0, 0, 1, Controls()), (0.9, 6, 11, 3, Controls()), (0.9, 6, 11, 3, controls)]:
+        whole = gen.continue_text("分开", 30, *settings)
+        monkeypatch.setattr(generation, "CHUNKED_ABOVE", 0)
+        monkeypatch.setattr(generation, "CHUNK_CHARACTERS", 7 * settings[3])  # 7 steps a call; 30 is no multiple
+        assert gen.continue_text("分开", 30, *settings) == whole, settings
+        monkeypatch.undo()

@@ -35,6 +35,8 @@ import functools
 import weakref
 from dataclasses import dataclass
 
+import numpy as np
+
 from charlm.params import (MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH, MAX_REPETITION_PENALTY, MAX_REPETITION_WINDOW,
                            MAX_SAMPLES)
 from charlm.tf_runtime import tf
@@ -58,6 +60,10 @@ CONTROLS_SIGNATURE = (
 # The SavedModel's `next_character` signature (charlm.export) wraps `next_character_probabilities`.
 NEUTRAL_CONTROLS = (1.0, 0.0, 1.0, 0)  # top_p, min_p, repetition_penalty, repetition_window: all off
 STREAM_CHUNK = 16  # characters per call of the loop when streaming (`Generator.stream_text`)
+# A continuation of more characters than this in all (length x samples) runs in calls of about
+# CHUNK_CHARACTERS each, so that Ctrl-C (which Python sees only between calls) ends it within one.
+CHUNKED_ABOVE = 1_000_000
+CHUNK_CHARACTERS = 65_536
 
 
 @dataclass(frozen=True)
@@ -417,9 +423,23 @@ class Generator:
         """`num_samples` strings, each `prefix` followed by `length` generated characters (unknown
         prefix characters are read as `<unk>`). Temperature 0 is greedy."""
         arguments = self._arguments(prefix, length, temperature, top_k, seed, num_samples)
-        ids = (self.continuation_ids_with_controls(*arguments, *controls.tensors()) if controls.on()
-               else self.continuation_ids(*arguments))
-        return [prefix + self.vocab.decode(row) for row in ids.numpy().tolist()]
+        if length * num_samples > CHUNKED_ABOVE:
+            rows = self._in_chunks(arguments, length, num_samples, controls)
+        else:
+            rows = (self.continuation_ids_with_controls(*arguments, *controls.tensors()) if controls.on()
+                    else self.continuation_ids(*arguments)).numpy().tolist()
+        return [prefix + self.vocab.decode(row) for row in rows]
+
+    def _in_chunks(self, arguments, length: int, num_samples: int, controls: Controls) -> list[list[int]]:
+        """The ids of `continue_text`'s rows, the loop run a chunk of steps per call as `stream_text`
+        runs it (the same draws), so that a long generation can be interrupted between calls."""
+        chunk = max(1, CHUNK_CHARACTERS // num_samples)
+        _, start = self._start(*arguments, *controls.tensors())
+        pieces = []
+        for first in range(0, length, chunk):
+            ids, start = continue_loop(self.model, start, first, chunk, self.jit_compile, controls.on())
+            pieces.append(ids.numpy())
+        return [[int(i) for i in row[:length]] for row in np.concatenate(pieces, axis=1)]
 
     def stream_text(self, prefix: str, length: int, temperature: float = 0.0, top_k: int = 0, seed: int = 0,
                     controls: Controls = Controls(), chunk: int = STREAM_CHUNK):
@@ -439,3 +459,4 @@ class Generator:
         return (tf.constant(self.vocab.encode(prefix), tf.int32), tf.constant(length, tf.int32),
                 tf.constant(temperature, tf.float32), tf.constant(top_k, tf.int32), tf.constant(seed, tf.int64),
                 tf.constant(num_samples, tf.int32))
+
