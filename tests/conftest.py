@@ -31,6 +31,16 @@ def write_params(path: Path, overrides: dict | None = None) -> Path:
     return path
 
 
+def default_sampler() -> dict:
+    """The sampler of the default run (the project's params.yaml), which the tiny params share, so
+    that the tests show `charlm generate` without options sampling as the stage does."""
+    import yaml
+
+    generate = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["generate"]
+    return {key: generate[key] for key in ("temperature", "top_k", "top_p", "min_p", "repetition_penalty",
+                                           "repetition_window")}
+
+
 def tiny_params() -> dict:
     return {
         "unzip": {"path": "data/jaychou_lyrics.txt.zip", "member": "jaychou_lyrics.txt", "newlines_to_spaces": True, "max_chars": None},
@@ -42,8 +52,7 @@ def tiny_params() -> dict:
         "evaluate": {"ngram_order": 3, "ngram_discount": 0.75, "adaptive_ngram_order": 4,
                      "adaptive_ngram_discount": 0.8, "local_ngram_order": 3, "mixer_lr": 0.05},
         "dynamic": {"segment": 5, "lr": 0.01, "decay": 0.01, "softening": 1.0},
-        "generate": {"prefixes": ["分开", "不分开"], "length": 10, "temperature": 0.8, "top_k": 5, "top_p": 1.0,
-                     "min_p": 0.0, "repetition_penalty": 1.0, "repetition_window": 0, "seed": 0,
+        "generate": {"prefixes": ["分开", "不分开"], "length": 10, **default_sampler(), "seed": 0,
                      "num_samples": 2, "adaptive": False, "test_prefix_start": 3, "test_prefix_length": 30,
                      "quality_samples": 4, "quality_length": 12},
     }

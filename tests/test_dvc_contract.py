@@ -24,7 +24,7 @@ def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads():
 
 def test_stage_commands_run_their_checkouts_code_without_pythonpath():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    assert {name: stage["cmd"] for name, stage in stages.items()} == {name: f"python stages/{name}.py" for name in STAGES}
+    assert {name: stage["cmd"] for name, stage in stages.items()} == {name: f"exec python stages/{name}.py" for name in STAGES}
     for name, stage in stages.items():
         # The first import of every stage puts its own checkout's src/ first on sys.path.
         body = ast.parse((ROOT / "stages" / f"{name}.py").read_text(encoding="utf-8")).body
@@ -94,9 +94,8 @@ def test_a_leafs_params_rerun_it_alone_and_the_sampling_controls_are_recorded_be
     # A train param reruns what reads the model: the branch test below.
     repo = reproduced.copy(tmp_path / "repo")
     before = repo.json("metrics/samples.json")
-    controls = {"top_p": 0.9, "min_p": 0.05, "repetition_penalty": 1.3, "repetition_window": 8}
-    assert {key: before["settings"][key] for key in controls} == {"top_p": 1.0, "min_p": 0.0, "repetition_penalty": 1.0,
-                                                                   "repetition_window": 0}
+    controls = {"top_p": 0.9, "min_p": 0.05, "repetition_penalty": 1.5, "repetition_window": 8}
+    assert {key: before["settings"][key] for key in controls} == {key: params.SAMPLER_DEFAULTS[key] for key in controls}
     repo.set_params({f"generate.{key}": value for key, value in controls.items()})
     assert repo.changed_stages() == {"generate"}
     assert repo.repro() == ["generate"]
@@ -106,7 +105,7 @@ def test_a_leafs_params_rerun_it_alone_and_the_sampling_controls_are_recorded_be
     assert after["sampled"] != before["sampled"]
     assert after["greedy"] == before["greedy"] and after["held_out"] == before["held_out"]  # the book's greedy
     report = (repo.path / "reports/samples.md").read_text(encoding="utf-8")
-    assert "top-p 0.9, min-p 0.05, repetition penalty 1.3 over the last 8 characters, seed 0" in report
+    assert "top-p 0.9, min-p 0.05, repetition penalty 1.5 over the last 8 characters, seed 0" in report
 
 
 def test_forced_rerun_gives_the_same_bytes(reproduced, tmp_path):

@@ -74,7 +74,10 @@ def test_one_training_per_checkout_and_none_outlives_a_killed_dvc(reproduced, tm
     # process), and its checkpoint is of a finished run: start from neither.
     for name in (".train.lock", "checkpoints/train.safetensors"):
         (repo.path / name).unlink()
-    dvc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "train"], cwd=repo.path, env=repo.env,
+    # DVC runs a stage through $SHELL, or /bin/sh where it is unset (as under CI): dash, which
+    # forks where bash would exec, is the case that once orphaned the stage.
+    dvc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "train"], cwd=repo.path,
+                           env={**repo.env, "SHELL": "/bin/sh"},
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     trainer = wait_for_training(repo, dvc)
     try:

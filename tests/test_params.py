@@ -44,7 +44,7 @@ def test_integer_accepted_where_a_number_is_expected(tmp_path):
     ({"generate.repetition_penalty": 1e31, "generate.repetition_window": 8},
      "'generate.repetition_penalty' must be at most 1e+30, the largest whose penalised scores stay finite"),
     ({"generate.repetition_window": -1}, "'generate.repetition_window' must be >= 0 and <= 11000, got -1"),
-    ({"generate.repetition_penalty": 1.2}, "'generate.repetition_window' is 0, which turns the penalty off"),
+    ({"generate.repetition_penalty": 1.2, "generate.repetition_window": 0}, "'generate.repetition_window' is 0, which turns the penalty off"),
 ])
 def test_rejects_bad_values_naming_the_key(tmp_path, override, message):
     path = write_params(tmp_path / "p.yaml", override)
@@ -55,7 +55,8 @@ def test_rejects_bad_values_naming_the_key(tmp_path, override, message):
 
 
 def test_the_sampling_controls_load_on_and_off(tmp_path, params_file):
-    off = params.load("generate", params_file)
+    off = params.load("generate", write_params(tmp_path / "off.yaml", {
+        f"generate.{key}": value for key, value in params.NEUTRAL_CONTROLS.items()}))
     assert (off.top_p, off.min_p, off.repetition_penalty, off.repetition_window) == (1.0, 0.0, 1.0, 0)
     on = params.load("generate", write_params(tmp_path / "on.yaml", {
         "generate.top_p": 0.9, "generate.min_p": 0.05, "generate.repetition_penalty": 1.3,

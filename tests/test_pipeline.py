@@ -9,7 +9,7 @@ import pytest
 
 
 STAGES = ["unzip", "vocab", "train", "evaluate", "generate", "export"]
-# The tiny params leave the sampling controls off; `charlm generate` samples with them on unless told.
+# The sampling controls off, as options of `charlm generate`.
 CONTROLS_OFF = ["--top-p", "1", "--min-p", "0", "--repetition-penalty", "1", "--repetition-window", "0"]
 
 
@@ -92,9 +92,10 @@ def test_charlm_generate_prints_the_stages_greedy_and_sampled_lines(reproduced):
     samples = (reproduced.path / "reports/samples.md").read_text(encoding="utf-8")
     greedy = reproduced.charlm("generate", "分开", "--greedy", "--length", "10").stdout
     assert f"- greedy: {greedy}" in samples  # the command ends its line as samples.md does
-    # The stage's params: temperature 0.8, top-k 5, seed 0, 2 samples, prefixes 分开 and 不分开 in that order.
-    sampled = reproduced.charlm("generate", "分开", "不分开", "--temperature", "0.8", "--top-k", "5", "--seed", "0", *CONTROLS_OFF,
-                                "--num-samples", "2", "--length", "10").stdout.splitlines()
+    # The stage's params: the default run's sampler, which the command uses unless told otherwise;
+    # seed 0, 2 samples, prefixes 分开 and 不分开 in that order.
+    sampled = reproduced.charlm("generate", "分开", "不分开", "--seed", "0", "--num-samples", "2",
+                                "--length", "10").stdout.splitlines()
     assert sampled == [line.removeprefix("- sampled: ") for line in samples.splitlines() if line.startswith("- sampled: ")]
     assert [len(text) for text in sampled] == [12, 12, 13, 13]  # each prefix and 10 characters
 
@@ -109,9 +110,8 @@ def test_the_long_test_prefix_is_continued_statically_and_adaptively_as_the_comm
                                  "what the test part says next"}
     static = reproduced.charlm("generate", prefix, "--greedy", "--length", "10").stdout
     assert static == prefix + continuation["greedy, static"] + "\n"
-    # The stage's sampler: temperature 0.8, top-k 5, seed 0 (the tiny params).
-    out = reproduced.charlm("generate", prefix, "--temperature", "0.8", "--top-k", "5", "--seed", "0", *CONTROLS_OFF,
-                            "--length", "10").stdout
+    # The stage's sampler, the default run's, is the command's default; seed 0 (the tiny params).
+    out = reproduced.charlm("generate", prefix, "--seed", "0", "--length", "10").stdout
     assert out == prefix + continuation["sampled, static"] + "\n"
     # Read adaptively, the prefix continues as the stage's; and reading it leaves the next prefix as
     # reading that one alone would (the weights are restored).

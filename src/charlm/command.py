@@ -18,7 +18,7 @@ from charlm.errors import UserError
 from charlm.io import read_bytes_at_most
 from charlm.params import (LIMIT_REASONS, MAX_GENERATE_LENGTH, MAX_GENERATE_SEED, MAX_PREFIX_LENGTH,
                            MAX_REPETITION_PENALTY, MAX_REPETITION_WINDOW, MAX_SAMPLES, MAX_TEMPERATURE, MAX_TOP_K,
-                           SAMPLER_DEFAULTS)
+                           NEUTRAL_CONTROLS, SAMPLER_DEFAULTS)
 
 DEFAULT_MODEL_DIR = "models"
 DEFAULT_DATA_DIR = "data/processed"
@@ -194,10 +194,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 def _with_default_controls(args) -> None:
     """The sampling controls not given take the default sampler's values (SAMPLER_DEFAULTS) when
     sampling, and are off with --greedy, which is the book's argmax unless told otherwise."""
-    off = {"top_p": 1.0, "min_p": 0.0, "repetition_penalty": 1.0, "repetition_window": 0}
     if args.repetition_window == 0 and args.repetition_penalty is None:
         args.repetition_penalty = 1.0  # `--repetition-window 0` alone turns the default penalty off
-    for name, value in off.items():
+    for name, value in NEUTRAL_CONTROLS.items():
         if getattr(args, name) is None:
             setattr(args, name, value if args.greedy else SAMPLER_DEFAULTS[name])
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from charlm.params import (MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH, MAX_REPETITION_PENALTY, MAX_REPETITION_WINDOW,
-                           MAX_SAMPLES)
+                           MAX_SAMPLES, NEUTRAL_CONTROLS)
 from charlm.tf_runtime import tf
 from charlm.vocab import UNK_ID, Vocabulary
 
@@ -58,7 +58,6 @@ CONTROLS_SIGNATURE = (
     tf.TensorSpec([], tf.int32, name="repetition_window"),     # 0 to MAX_REPETITION_WINDOW; 0: off
 )
 # The SavedModel's `next_character` signature (charlm.export) wraps `next_character_probabilities`.
-NEUTRAL_CONTROLS = (1.0, 0.0, 1.0, 0)  # top_p, min_p, repetition_penalty, repetition_window: all off
 STREAM_CHUNK = 16  # characters per call of the loop when streaming (`Generator.stream_text`)
 # A continuation of more characters than this in all (length x samples) runs in calls of about
 # CHUNK_CHARACTERS each, so that Ctrl-C (which Python sees only between calls) ends it within one.
@@ -70,10 +69,10 @@ CHUNK_CHARACTERS = 65_536
 class Controls:
     """The sampling controls beyond temperature and top-k, each off at its default (see the
     module's docstring for what each does and in which order)."""
-    top_p: float = 1.0
-    min_p: float = 0.0
-    repetition_penalty: float = 1.0
-    repetition_window: int = 0
+    top_p: float = NEUTRAL_CONTROLS["top_p"]
+    min_p: float = NEUTRAL_CONTROLS["min_p"]
+    repetition_penalty: float = NEUTRAL_CONTROLS["repetition_penalty"]
+    repetition_window: int = NEUTRAL_CONTROLS["repetition_window"]
 
     def on(self) -> bool:
         return self != Controls()
@@ -155,7 +154,7 @@ def continuation_ids(model, prefix_ids, length, temperature, top_k, seed, num_sa
     with_controls = any(value is not None for value in controls)
     length, start = start_continuation(model, prefix_ids, length, temperature, top_k, seed, num_samples,
                                        *(neutral if value is None else value
-                                         for value, neutral in zip(controls, NEUTRAL_CONTROLS)))
+                                         for value, neutral in zip(controls, NEUTRAL_CONTROLS.values())))
     ids, _ = continue_loop(model, start, 0, length, xla, with_controls)
     return ids
 
@@ -439,7 +438,7 @@ class Generator:
         for first in range(0, length, chunk):
             ids, start = continue_loop(self.model, start, first, chunk, self.jit_compile, controls.on())
             pieces.append(ids.numpy())
-        return [[int(i) for i in row[:length]] for row in np.concatenate(pieces, axis=1)]
+        return np.concatenate(pieces, axis=1)[:, :length].tolist()
 
     def stream_text(self, prefix: str, length: int, temperature: float = 0.0, top_k: int = 0, seed: int = 0,
                     controls: Controls = Controls(), chunk: int = STREAM_CHUNK):

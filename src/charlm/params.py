@@ -36,6 +36,8 @@ MAX_GENERATE_SEED = 2**63 - 1
 # The sampler `charlm generate` uses unless told otherwise, and params.yaml's generate section
 # holds the same (a test checks): chosen on validation prefixes by benchmarks/sampling_sweep.py.
 # Greedy decoding (--greedy, and the stage's greedy lines) takes none of them.
+# The value of each sampling control that turns it off (the loop then draws as without it).
+NEUTRAL_CONTROLS = {"top_p": 1.0, "min_p": 0.0, "repetition_penalty": 1.0, "repetition_window": 0}
 SAMPLER_DEFAULTS = {"temperature": 1.0, "top_k": 0, "top_p": 0.85, "min_p": 0.0, "repetition_penalty": 1.3,
                     "repetition_window": 20}
 # Sizes a model can be built and trained with on one machine (a 16,384-wide GRU already holds
