@@ -26,10 +26,11 @@ repro: pull
 
 # One worker per core (pytest-xdist); a module's tests keep to one worker, and so share its fixtures.
 test: setup
-	python -m pytest -q -n auto --dist loadscope
+	python -m pytest -q -n auto --dist loadscope --durations=15
 
 bench: setup
 	python benchmarks/run.py
+	python benchmarks/distributed.py
 
 clean:
 	rm -rf $(VENV)

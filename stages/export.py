@@ -16,8 +16,8 @@ def main() -> None:
     from charlm.export import export_model
     from charlm.model import load_model
 
-    export_model(load_model(MODEL_DIR, vocab.fingerprint(), vocab.size), vocab, EXPORT_DIR)
-    write_line(f"wrote {EXPORT_DIR} (signatures serving_default/continue, next_character)")
+    signatures = export_model(load_model(MODEL_DIR, vocab.fingerprint(), vocab.size), vocab, EXPORT_DIR)
+    write_line(f"wrote {EXPORT_DIR} (signatures {', '.join(signatures)})")
 
 
 if __name__ == "__main__":

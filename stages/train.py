@@ -1,7 +1,7 @@
 """Stage 3: index arrays -> trained weights (models/), metrics/train.json and per-epoch history."""
 
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
-from charlm import params
+from charlm import distribute, params
 from charlm.cli import run_stage
 from charlm.io import exclusive_lock, load_array, write_json
 from charlm.vocab import read_vocabulary
@@ -20,23 +20,34 @@ def main() -> None:
     vocab = read_vocabulary(f"{PROCESSED}/vocab.json")
     train_ids = load_array(f"{PROCESSED}/train.npy", "vocab")
     valid_ids = load_array(f"{PROCESSED}/valid.npy", "vocab")
+    task = distribute.role(p.distribute)  # TF_CONFIG checked before TensorFlow starts
+    if task is not None and not task.is_chief:  # a worker computes and writes nothing, the lock included
+        train_and_write(p, vocab, train_ids, valid_ids, task)
+        return
     # One training at a time writes this checkout's checkpoint and models.
     with exclusive_lock(LOCK_PATH, "training"):
-        train_and_write(p, vocab, train_ids, valid_ids)
+        train_and_write(p, vocab, train_ids, valid_ids, task)
 
 
-def train_and_write(p, vocab, train_ids, valid_ids) -> None:
+def train_and_write(p, vocab, train_ids, valid_ids, task) -> None:
     # TensorFlow only now, after the cheap checks have passed.
+    from contextlib import nullcontext
+
     from charlm.checkpoint import Checkpoint, run_key
     from charlm.model import ModelConfig, build_model, save_model
     from charlm.tf_runtime import make_deterministic
     from charlm.training import train
 
+    strategy = distribute.make_strategy(p.distribute, task)  # before any other TensorFlow work
     make_deterministic(p.seed)
-    model = build_model(ModelConfig.for_training(p, vocab))
+    with strategy.scope() if strategy else nullcontext():
+        model = build_model(ModelConfig.for_training(p, vocab))
+    chief = task is None or task.is_chief
     # A checkpoint resumes only a run with these very params, data and code.
-    checkpoint = Checkpoint(CHECKPOINT_DIR, run_key(p, train_ids, valid_ids))
-    result = train(model, train_ids, valid_ids, p, vocab.unk_share, checkpoint=checkpoint)
+    checkpoint = Checkpoint(CHECKPOINT_DIR, run_key(p, train_ids, valid_ids)) if chief else None
+    result = train(model, train_ids, valid_ids, p, vocab.unk_share, checkpoint=checkpoint, strategy=strategy, task=task)
+    if not chief:
+        return
 
     save_model(model, MODEL_DIR, result.best_weights)
     history = [{key: _round(value) for key, value in row.items()} for row in result.history]

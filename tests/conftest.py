@@ -36,9 +36,10 @@ def default_sampler() -> dict:
     that the tests show `charlm generate` without options sampling as the stage does."""
     import yaml
 
+    from charlm.params import SAMPLER_DEFAULTS
+
     generate = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["generate"]
-    return {key: generate[key] for key in ("temperature", "top_k", "top_p", "min_p", "repetition_penalty",
-                                           "repetition_window")}
+    return {key: generate[key] for key in SAMPLER_DEFAULTS}
 
 
 def tiny_params() -> dict:
@@ -48,7 +49,8 @@ def tiny_params() -> dict:
         "train": {"seed": 0, "input": "embedding", "embedding_dim": 16, "cell": "gru", "hidden_size": 16,
                   "num_layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0, "tie_embeddings": False,
                   "num_steps": 8, "batch_size": 4, "epochs": 2, "optimizer": "adam", "lr": 0.01, "lr_decay": 1.0,
-                  "clip_norm": 1.0, "weight_decay": 0.0, "random_offset": True, "patience": 0},
+                  "clip_norm": 1.0, "weight_decay": 0.0, "random_offset": True, "patience": 0,
+                  "distribute": "none"},
         "evaluate": {"ngram_order": 3, "ngram_discount": 0.75, "adaptive_ngram_order": 4,
                      "adaptive_ngram_discount": 0.8, "local_ngram_order": 3, "mixer_lr": 0.05},
         "dynamic": {"segment": 5, "lr": 0.01, "decay": 0.01, "softening": 1.0},

@@ -63,8 +63,8 @@ class ExportedModel(tf.Module):
                 "tokens": self.tokens}
 
 
-def export_model(model, vocab: Vocabulary, folder: str | Path) -> None:
-    """Write the SavedModel into `folder`, replacing it as a whole."""
+def export_model(model, vocab: Vocabulary, folder: str | Path) -> list[str]:
+    """Write the SavedModel into `folder`, replacing it as a whole; return its signatures' names."""
     exported = ExportedModel(model, vocab)
     signatures = {"serving_default": exported.continue_text, "continue": exported.continue_text,
                   "sample": exported.sample, "next_character": exported.next_character}
@@ -77,6 +77,7 @@ def export_model(model, vocab: Vocabulary, folder: str | Path) -> None:
                 raise
             raise cannot_write(folder, *failure) from None
         _clear_fingerprint_uuid(Path(tmp) / "fingerprint.pb")
+    return list(signatures)
 
 
 # TensorFlow's file writers report a failed write (a full disk, a file-size limit, a folder that

@@ -3,7 +3,8 @@
 The state is passed into each window as a plain tensor, so gradients stop at the window's edge
 (truncated back-propagation, as the book does). The weights of the epoch with the best
 validation perplexity are kept (the last epoch's when there is no validation part). With a
-checkpoint, every epoch ends with one, and a rerun with the same params resumes from it.
+checkpoint, every epoch ends with one, and a rerun with the same params resumes from it. Under a
+tf.distribute strategy (charlm.distribute) the same loop runs one call per window instead.
 """
 
 import time
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from charlm import distribute
 from charlm.batching import consecutive_windows, epoch_offsets, windows_per_epoch
 from charlm.cli import say
 from charlm.errors import UserError
@@ -69,10 +71,30 @@ def train_perplexity(window_losses: np.ndarray, targets: np.ndarray, unk_share: 
 
 
 def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainParams, unk_share: int,
-          on_epoch=log_epoch, checkpoint=None) -> TrainResult:
+          on_epoch=log_epoch, checkpoint=None, strategy=None, task=None) -> TrainResult:
+    """Train `model` (built under `strategy`'s scope when there is one, charlm.distribute).
+    In a multi-worker run, `task` is this process's place in the cluster, and only the chief
+    passes a checkpoint: what it restores, it restores on every worker."""
     check_train_length(len(train_ids), params)
-    optimizer = make_optimizer(params)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if strategy is None:
+        optimizer = make_optimizer(params)
+        run_epoch = single_device_epoch(model, optimizer, loss_fn, params.batch_size)
+    else:
+        with strategy.scope():
+            optimizer = make_optimizer(params)
+        run_epoch = distribute.epoch_runner(strategy, model, optimizer, loss_fn, params.batch_size)
+    try:
+        return _train(model, train_ids, valid_ids, params, unk_share, on_epoch, checkpoint, optimizer, run_epoch,
+                      strategy, task)
+    except tf.errors.OpError as error:
+        if task is None:
+            raise
+        raise distribute.lost_task_error(error, task, distribute.timeout_seconds()) from None
+
+
+def single_device_epoch(model, optimizer, loss_fn, batch_size: int):
+    """A function (inputs, targets) -> (per-window losses, weights finite) over one epoch."""
 
     def train_step(inputs, targets, states):
         with tf.GradientTape() as tape:
@@ -91,16 +113,27 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
             return step + 1, states, losses.write(step, loss)
 
         count = tf.shape(inputs)[0]
-        start = (0, model.initial_states(params.batch_size), tf.TensorArray(tf.float32, size=count))
+        start = (0, model.initial_states(batch_size), tf.TensorArray(tf.float32, size=count))
         losses = tf.while_loop(lambda step, *_: step < count, next_window, start)[2].stack()
         # A loss is computed before its window's update, so the last update is checked here.
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in model.trainable_variables])
         return losses, finite
 
+    def run(inputs, targets):
+        losses, finite = train_epoch(inputs, targets)
+        return losses.numpy(), bool(finite)
+
+    return run
+
+
+def _train(model, train_ids, valid_ids, params, unk_share, on_epoch, checkpoint, optimizer, run_epoch,
+           strategy, task) -> TrainResult:
     scorer = Scorer(model, unk_share) if len(valid_ids) > 1 else None
     loop = {"epoch": 0, "history": [], "best_epoch": 0, "best_valid": None, "epochs_since_best": 0, "finished": False}
     best_weights = None
     restored = checkpoint.restore(model, optimizer) if checkpoint else None
+    if task is not None:
+        restored = distribute.restored_on_every_worker(strategy, task, model, optimizer, restored)
     if restored:
         loop, best_weights = restored
         say(f"resuming from the checkpoint after epoch {loop['epoch']}")
@@ -110,8 +143,8 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
     for epoch in range(loop["epoch"] + 1, params.epochs + 1):
         inputs, targets = consecutive_windows(train_ids, params.batch_size, params.num_steps, offsets[epoch - 1])
         start = time.perf_counter()
-        losses, weights_finite = train_epoch(inputs, targets)
-        losses = losses.numpy().astype(np.float64)
+        losses, weights_finite = run_epoch(inputs, targets)
+        losses = losses.astype(np.float64)
         seconds = time.perf_counter() - start
         bad = np.flatnonzero(~np.isfinite(losses))
         if bad.size or not weights_finite:
@@ -142,3 +175,4 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
         if stop:
             break
     return TrainResult(loop["history"], loop["best_epoch"], best_weights, chars_trained, train_seconds)
+
