@@ -168,7 +168,7 @@ def main():
     book = TrainParams(seed=0, input="one_hot", embedding_dim=256, cell="gru", hidden_size=256, num_layers=1,
                        dropout=0.0, recurrent_dropout=0.0, tie_embeddings=False, num_steps=35, batch_size=32,
                        epochs=EPOCHS, optimizer="adam", lr=0.01, lr_decay=1.0, clip_norm=0.01, weight_decay=0.0,
-                       random_offset=False, patience=0, distribute="none")
+                       random_offset=False, patience=0, checkpoint_windows=0, distribute="none")
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
                "cpu": cpu_description(),
                "book_vocabulary": vocab.size}

@@ -50,7 +50,7 @@ def tiny_params() -> dict:
                   "num_layers": 1, "dropout": 0.0, "recurrent_dropout": 0.0, "tie_embeddings": False,
                   "num_steps": 8, "batch_size": 4, "epochs": 2, "optimizer": "adam", "lr": 0.01, "lr_decay": 1.0,
                   "clip_norm": 1.0, "weight_decay": 0.0, "random_offset": True, "patience": 0,
-                  "distribute": "none"},
+                  "checkpoint_windows": 0, "distribute": "none"},
         "evaluate": {"ngram_order": 3, "ngram_discount": 0.75, "adaptive_ngram_order": 4,
                      "adaptive_ngram_discount": 0.8, "local_ngram_order": 3, "mixer_lr": 0.05},
         "dynamic": {"segment": 5, "lr": 0.01, "decay": 0.01, "softening": 1.0},

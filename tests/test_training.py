@@ -17,13 +17,13 @@ def train_params(**overrides) -> TrainParams:
     return TrainParams(**values)
 
 
-def fit(text, valid_text="", checkpoint=None, on_epoch=lambda *a: None, **overrides):
+def fit(text, valid_text="", checkpoint=None, on_epoch=lambda *a: None, on_progress=lambda *a: None, **overrides):
     p = train_params(**overrides)
     vocab = build_vocabulary(text)
     make_deterministic(p.seed)
     model = build_model(ModelConfig.for_training(p, vocab))
     result = train(model, vocab.encode(text), vocab.encode(valid_text), p, vocab.unk_share, on_epoch=on_epoch,
-                   checkpoint=checkpoint)
+                   checkpoint=checkpoint, on_progress=on_progress)
     return model, vocab, result
 
 
@@ -110,6 +110,31 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights(tmp_
     # A finished run, or one with other params, never resumes.
     assert Checkpoint(tmp_path / "a", "k").restore(*_model_and_optimizer(settings)) is None
     assert Checkpoint(tmp_path / "b", "other").restore(*_model_and_optimizer(settings)) is None
+
+
+def test_an_epoch_in_parts_trains_as_one_call_and_a_kill_mid_epoch_resumes_to_the_same_weights(tmp_path):
+    from charlm.checkpoint import Checkpoint
+
+    settings = dict(epochs=3, dropout=0.2, hidden_size=16)  # 7 windows an epoch
+    _, _, whole = fit(VERSE * 4, VERSE * 2, **settings)
+    seen = []
+    _, _, parts = fit(VERSE * 4, VERSE * 2, checkpoint_windows=4, on_progress=lambda *a: seen.append(a[:4]), **settings)
+    assert seen == [(epoch, 3, 4, 7) for epoch in (1, 2, 3)]  # a line after each part but the last
+    assert parts.history == whole.history
+    for a, b in zip(parts.best_weights, whole.best_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    def stop_in_epoch_2(epoch, *_):  # after the checkpoint at window 4 of epoch 2
+        if epoch == 2:
+            raise Interrupt
+    checkpoint = Checkpoint(tmp_path, "k")
+    with pytest.raises(Interrupt):
+        fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, checkpoint_windows=4, on_progress=stop_in_epoch_2, **settings)
+    _, _, resumed = fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, checkpoint_windows=4, **settings)
+    assert resumed.chars_trained == whole.chars_trained - (7 + 4) * 4 * 8  # epoch 1 and 4 windows of epoch 2 not again
+    assert resumed.history == whole.history
+    for a, b in zip(resumed.best_weights, whole.best_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def _model_and_optimizer(settings):

@@ -55,18 +55,24 @@ class Checkpoint:
         self.path = Path(folder) / FILE_NAME
         self.key = key
 
-    def save(self, model, optimizer, loop_state: dict, best_weights: list[np.ndarray]) -> None:
+    def save(self, model, optimizer, loop_state: dict, best_weights: list[np.ndarray] | None,
+             states: list[np.ndarray] | None = None) -> None:
+        """`states`: the streams' recurrent states in the middle of an epoch (loop_state["partial"])."""
         tensors = {}
+        best_weights = [v.numpy() for v in model.weights] if best_weights is None else best_weights
         for prefix, arrays in [("model", [v.numpy() for v in model.variables]),
                                ("optimizer", [v.numpy() for v in optimizer.variables]),
-                               ("best", best_weights)]:
+                               ("best", best_weights), ("states", states or [])]:
             tensors.update({f"{prefix}/{i:03d}": np.array(a, order="C") for i, a in enumerate(arrays)})
         # One metadata entry: safetensors writes several in a per-process random order.
         state = json.dumps({"key": self.key, "loop": loop_state}, sort_keys=True)
         write_bytes(self.path, safetensors.numpy.save(tensors, metadata={"state": state}), immediately=True)
 
-    def restore(self, model, optimizer) -> tuple[dict, list[np.ndarray]] | None:
-        """Load the checkpoint into `model` and `optimizer`; None if there is none to resume."""
+    def restore(self, model, optimizer, state_shapes: list[tuple[int, ...]] = ()
+                ) -> tuple[dict, list[np.ndarray], list[np.ndarray] | None] | None:
+        """Load the checkpoint into `model` and `optimizer`; return the loop's state, the best
+        weights and, for a checkpoint made within an epoch, the streams' recurrent states (of
+        `state_shapes`); None if there is none to resume."""
         if not self.path.is_file():
             return None
         try:
@@ -86,6 +92,8 @@ class Checkpoint:
         groups = [("model", model.variables), ("optimizer", optimizer.variables), ("best", model.weights)]
         # Check every tensor before assigning any, so a mismatch leaves the new model untouched.
         expected = {f"{prefix}/{i:03d}": tuple(v.shape) for prefix, variables in groups for i, v in enumerate(variables)}
+        if "partial" in loop_state:
+            expected.update({f"states/{i:03d}": shape for i, shape in enumerate(state_shapes)})
         found = {name: tuple(tensor.shape) for name, tensor in tensors.items()}
         if found != expected:
             warn(f"{self.path}: its variables do not fit this model; training starts afresh")
@@ -94,5 +102,6 @@ class Checkpoint:
             for i, variable in enumerate(variables):
                 variable.assign(tensors[f"{prefix}/{i:03d}"])
         best = [tensors[f"best/{i:03d}"] for i in range(len(model.weights))]
-        return loop_state, best
+        states = [tensors[f"states/{i:03d}"] for i in range(len(state_shapes))] if "partial" in loop_state else None
+        return loop_state, best, states
 

@@ -206,8 +206,9 @@ def replica_step_compiles(strategy) -> bool:
 
 
 def epoch_runner(strategy, model, optimizer, loss_fn, batch_size: int):
-    """A function (inputs, targets) -> (per-window losses, weights finite) over one epoch's
-    windows, [windows, batch_size, num_steps] each, with the streams split across replicas.
+    """A function (inputs, targets, states) -> (per-window losses, states, weights finite) over
+    consecutive windows of an epoch, [windows, batch_size, num_steps] each, with the streams split
+    across replicas; states None: the epoch's start (the states returned stay per replica).
 
     One call per window (compiled per replica where XLA allows): a whole epoch in one call, as
     on one device, would need the gradients' all-reduce inside the replica's compiled loop.
@@ -242,16 +243,17 @@ def epoch_runner(strategy, model, optimizer, loss_fn, batch_size: int):
     def per_replica(make):  # make(r) for replica r of the whole cluster
         return strategy.experimental_distribute_values_from_function(lambda c: make(c.replica_id_in_sync_group))
 
-    def run(inputs, targets):
+    def run(inputs, targets, states=None):
         streams = lambda array: per_replica(lambda r: tf.constant(array[:, r * share:(r + 1) * share]))  # noqa: E731
         inputs_, targets_ = streams(inputs), streams(targets)
-        states = per_replica(lambda r: model.initial_states(share))
+        if states is None:
+            states = per_replica(lambda r: model.initial_states(share))
         losses = []
         for step in range(len(inputs)):
             loss, states = window_step(inputs_, targets_, tf.constant(step), states)
             losses.append(loss)
         finite = all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in model.trainable_variables)
-        return tf.stack(losses).numpy(), finite
+        return tf.stack(losses).numpy(), states, finite
 
     return run
 
@@ -288,4 +290,4 @@ def restored_on_every_worker(strategy, task, model, optimizer, restored):
         return None
     for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
-    return loop, best
+    return loop, best, None  # no mid-epoch checkpoints under a strategy

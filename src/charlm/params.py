@@ -102,6 +102,7 @@ class TrainParams:
     weight_decay: float = _spec(float, min=0.0)
     random_offset: bool = _spec(bool)
     patience: int = _spec(int, min=0)
+    checkpoint_windows: int = _spec(int, min=0)  # windows between progress lines and mid-epoch checkpoints; 0: epoch ends only
     distribute: str = _spec(str, choices=("none", "mirrored", "multi_worker"))  # charlm.distribute
 
 

@@ -43,6 +43,13 @@ def log_epoch(row: dict, epochs: int, seconds: float, chars_per_second: float) -
         f"  {seconds:6.2f} s  {chars_per_second:8,.0f} chars/s")
 
 
+def log_progress(epoch: int, epochs: int, window: int, windows: int, running_perplexity: float,
+                 chars_per_second: float) -> None:
+    """Within an epoch split by train.checkpoint_windows (after the part's checkpoint)."""
+    say(f"epoch {epoch:>3}/{epochs}  window {window:,}/{windows:,}  running train ppl {running_perplexity:9.3f}"
+        f"  {chars_per_second:8,.0f} chars/s")
+
+
 def make_optimizer(params: TrainParams):
     """Adam, or plain SGD as the book trains (lr 100 with the gradient's global norm clipped at 0.01)."""
     optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[params.optimizer]
@@ -71,7 +78,7 @@ def train_perplexity(window_losses: np.ndarray, targets: np.ndarray, unk_share: 
 
 
 def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainParams, unk_share: int,
-          on_epoch=log_epoch, checkpoint=None, strategy=None, task=None) -> TrainResult:
+          on_epoch=log_epoch, checkpoint=None, strategy=None, task=None, on_progress=None) -> TrainResult:
     """Train `model` (built under `strategy`'s scope when there is one, charlm.distribute).
     In a multi-worker run, `task` is this process's place in the cluster, and only the chief
     passes a checkpoint: what it restores, it restores on every worker."""
@@ -85,8 +92,8 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
             optimizer = make_optimizer(params)
         run_epoch = distribute.epoch_runner(strategy, model, optimizer, loss_fn, params.batch_size)
     try:
-        return _train(model, train_ids, valid_ids, params, unk_share, on_epoch, checkpoint, optimizer, run_epoch,
-                      strategy, task)
+        return _train(model, train_ids, valid_ids, params, unk_share, on_epoch, on_progress or log_progress, checkpoint,
+                      optimizer, run_epoch, strategy, task)
     except tf.errors.OpError as error:
         if task is None:
             raise
@@ -94,7 +101,8 @@ def train(model, train_ids: np.ndarray, valid_ids: np.ndarray, params: TrainPara
 
 
 def single_device_epoch(model, optimizer, loss_fn, batch_size: int):
-    """A function (inputs, targets) -> (per-window losses, weights finite) over one epoch."""
+    """A function (inputs, targets, states) -> (per-window losses, states, weights finite) over
+    consecutive windows of an epoch (all of them, or a part); states None: the epoch's start."""
 
     def train_step(inputs, targets, states):
         with tf.GradientTape() as tape:
@@ -104,60 +112,80 @@ def single_device_epoch(model, optimizer, loss_fn, batch_size: int):
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return loss, states
 
-    # A whole epoch is one compiled call (a loop over the windows inside XLA), so no Python runs
-    # between windows. Every epoch has the same window count, so it compiles once.
+    # The windows are one compiled call (a loop over them inside XLA), so no Python runs between
+    # windows. Every epoch has the same window count, so it compiles once (twice with a shorter
+    # last part when train.checkpoint_windows splits the epoch).
     @tf.function(jit_compile=True)
-    def train_epoch(inputs, targets):
+    def train_windows(inputs, targets, states):
         def next_window(step, states, losses):
             loss, states = train_step(inputs[step], targets[step], states)
             return step + 1, states, losses.write(step, loss)
 
         count = tf.shape(inputs)[0]
-        start = (0, model.initial_states(batch_size), tf.TensorArray(tf.float32, size=count))
-        losses = tf.while_loop(lambda step, *_: step < count, next_window, start)[2].stack()
+        _, states, losses = tf.while_loop(lambda step, *_: step < count, next_window,
+                                          (0, states, tf.TensorArray(tf.float32, size=count)))
         # A loss is computed before its window's update, so the last update is checked here.
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in model.trainable_variables])
-        return losses, finite
+        return losses.stack(), states, finite
 
-    def run(inputs, targets):
-        losses, finite = train_epoch(inputs, targets)
-        return losses.numpy(), bool(finite)
+    def run(inputs, targets, states=None):
+        losses, states, finite = train_windows(inputs, targets, model.initial_states(batch_size) if states is None else states)
+        return losses.numpy(), states, bool(finite)
 
     return run
 
 
-def _train(model, train_ids, valid_ids, params, unk_share, on_epoch, checkpoint, optimizer, run_epoch,
+def _train(model, train_ids, valid_ids, params, unk_share, on_epoch, on_progress, checkpoint, optimizer, run_epoch,
            strategy, task) -> TrainResult:
     scorer = Scorer(model, unk_share) if len(valid_ids) > 1 else None
     loop = {"epoch": 0, "history": [], "best_epoch": 0, "best_valid": None, "epochs_since_best": 0, "finished": False}
-    best_weights = None
-    restored = checkpoint.restore(model, optimizer) if checkpoint else None
+    best_weights, resumed_states = None, None
+    restored = checkpoint.restore(model, optimizer, _state_shapes(model, params.batch_size)) if checkpoint else None
     if task is not None:
         restored = distribute.restored_on_every_worker(strategy, task, model, optimizer, restored)
     if restored:
-        loop, best_weights = restored
-        say(f"resuming from the checkpoint after epoch {loop['epoch']}")
+        loop, best_weights, resumed_states = restored
+        within = f", window {loop['partial']['window']} of epoch {loop['epoch'] + 1}" if "partial" in loop else ""
+        say(f"resuming from the checkpoint after epoch {loop['epoch']}{within}")
     chars_trained, train_seconds = 0, 0.0
     offsets = epoch_offsets(len(train_ids), params.batch_size, params.num_steps, params.epochs,
                             params.seed if params.random_offset else None)
+    # Mid-epoch checkpoints carry the streams' recurrent states, which a strategy keeps per replica
+    # (and a multi-worker run on other machines): under one, checkpoints stay at epoch ends.
+    mid_epoch_checkpoints = checkpoint is not None and strategy is None
     for epoch in range(loop["epoch"] + 1, params.epochs + 1):
         inputs, targets = consecutive_windows(train_ids, params.batch_size, params.num_steps, offsets[epoch - 1])
-        start = time.perf_counter()
-        losses, weights_finite = run_epoch(inputs, targets)
-        losses = losses.astype(np.float64)
-        seconds = time.perf_counter() - start
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if bad.size or not weights_finite:
-            what = f"the loss became {losses[bad[0]]}" if bad.size else "the weights became non-finite"
-            raise UserError(f"training diverged: {what} at epoch {epoch}, step {bad[0] + 1 if bad.size else len(losses)}; "
-                            f"lower train.lr or train.clip_norm")
-        chars_trained += inputs.size
+        count = len(inputs)
+        part = params.checkpoint_windows or count
+        done = loop.pop("partial", None)
+        first, losses, states = (done["window"], done["losses"], resumed_states) if done else (0, [], None)
+        seconds, chars = 0.0, 0
+        for first in range(first, count, part):
+            last = min(first + part, count)
+            start = time.perf_counter()
+            part_losses, states, weights_finite = run_epoch(inputs[first:last], targets[first:last], states)
+            seconds += time.perf_counter() - start
+            chars += inputs[first:last].size
+            losses = losses + part_losses.astype(np.float64).tolist()
+            bad = np.flatnonzero(~np.isfinite(losses))
+            if bad.size or not weights_finite:
+                what = f"the loss became {losses[bad[0]]}" if bad.size else "the weights became non-finite"
+                raise UserError(f"training diverged: {what} at epoch {epoch}, step {bad[0] + 1 if bad.size else len(losses)}; "
+                                f"lower train.lr or train.clip_norm")
+            if last < count:
+                if mid_epoch_checkpoints:
+                    checkpoint.save(model, optimizer, {**loop, "partial": {"window": last, "losses": losses}}, best_weights,
+                                    [np.asarray(s) for s in states])
+                on_progress(epoch, params.epochs, last, count, float(np.exp(np.mean(losses))),
+                            inputs[first:last].size / (time.perf_counter() - start))
+        losses = np.array(losses)
+        chars_trained += chars
         train_seconds += seconds
         row = {"epoch": epoch, "lr": float(optimizer.learning_rate.numpy()),
                "train_perplexity": train_perplexity(losses, targets, unk_share),
                "valid_perplexity": perplexity(scorer.target_log_probs(valid_ids)) if scorer else None}
         loop["history"].append(row)
-        on_epoch(row, params.epochs, seconds, inputs.size / seconds)
+        on_epoch(row, params.epochs, seconds, chars / seconds)
 
         valid = row["valid_perplexity"]
         if valid is None or loop["best_valid"] is None or valid < loop["best_valid"]:
@@ -176,3 +204,7 @@ def _train(model, train_ids, valid_ids, params, unk_share, on_epoch, checkpoint,
             break
     return TrainResult(loop["history"], loop["best_epoch"], best_weights, chars_trained, train_seconds)
 
+
+
+def _state_shapes(model, batch_size: int) -> list[tuple[int, ...]]:
+    return [tuple(state.shape) for state in model.initial_states(batch_size)]
