@@ -64,3 +64,14 @@ def test_the_circle_wraps_from_the_end_to_the_start():
     stream = inputs[:, 0].ravel().tolist()
     assert stream == [20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 0, 1]
     assert targets[:, 0].ravel().tolist() == stream[1:] + [2]
+
+
+def test_an_epoch_read_in_parts_is_the_whole_epoch_cut():
+    ids = np.arange(1000) % 251
+    for offset in (0, 7, 990):  # the last wraps round the end of the circle
+        inputs, targets = consecutive_windows(ids, 4, 5, offset)
+        bounds = [0, 3, 10, len(inputs)]
+        parts = [consecutive_windows(ids, 4, 5, offset, first, last) for first, last in zip(bounds, bounds[1:])]
+        np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), inputs)
+        np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), targets)
+        assert all(p[0].dtype == np.int32 for p in parts)

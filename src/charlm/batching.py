@@ -41,23 +41,33 @@ def epoch_offsets(n_chars: int, batch_size: int, num_steps: int, epochs: int, se
     return offsets
 
 
-def consecutive_windows(ids: np.ndarray, batch_size: int, num_steps: int, offset: int = 0):
+def consecutive_windows(ids: np.ndarray, batch_size: int, num_steps: int, offset: int = 0,
+                        first: int = 0, last: int | None = None):
     """Return inputs and targets of shape [windows, batch_size, num_steps], reading `ids` as a
-    circle that starts at `offset`.
+    circle that starts at `offset`: windows first..last-1 of the epoch (all of them by default).
 
     Targets are the inputs shifted by one character. The characters that do not fill a whole
     window at the end of the circle are left out of this epoch (`epoch_offsets` moves them on).
+    Only the windows asked for are copied, so an epoch read in parts never holds a copy of the
+    whole train part.
     """
-    ids = np.asarray(ids, dtype=np.int32)
+    ids = np.asarray(ids)
     n_windows = windows_per_epoch(len(ids), batch_size, num_steps)
     if n_windows < 1:
         raise UserError(f"the train part ({len(ids)} characters) is too short for one window of "
                         f"train.num_steps={num_steps} in each of train.batch_size={batch_size} streams; "
                         f"lower them or use more text")
-    ids = np.roll(ids, -offset)
-    stream_len = n_windows * num_steps
-    usable = batch_size * stream_len
-    inputs = ids[:usable].reshape(batch_size, n_windows, num_steps)
-    targets = ids[1:usable + 1].reshape(batch_size, n_windows, num_steps)  # (n - 1) above leaves room
+    last = n_windows if last is None else last
+    n, stream_len, span = len(ids), n_windows * num_steps, (last - first) * num_steps
+    # Stream s is characters s * stream_len onwards of the circle; each reads span + 1 of them
+    # (the targets' one more), wrapping round the end at most once.
+    chars = np.empty((batch_size, span + 1), np.int32)
+    for stream in range(batch_size):
+        begin = (offset + stream * stream_len + first * num_steps) % n
+        head = min(span + 1, n - begin)
+        chars[stream, :head] = ids[begin:begin + head]
+        chars[stream, head:] = ids[:span + 1 - head]
+    inputs = chars[:, :-1].reshape(batch_size, last - first, num_steps)
+    targets = chars[:, 1:].reshape(batch_size, last - first, num_steps)
     # [batch, window, step] -> [window, batch, step]
     return np.ascontiguousarray(inputs.transpose(1, 0, 2)), np.ascontiguousarray(targets.transpose(1, 0, 2))

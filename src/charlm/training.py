@@ -65,15 +65,15 @@ def check_train_length(n_chars: int, params: TrainParams) -> None:
                         f"lower them or use more text")
 
 
-def train_perplexity(window_losses: np.ndarray, targets: np.ndarray, unk_share: int) -> float:
+def train_perplexity(window_losses: np.ndarray, unk_fraction: float, unk_share: int) -> float:
     """The epoch's training perplexity on the fixed class set that validation uses.
 
     The loss is over the folded vocabulary; a target read as `<unk>` gets only an even share of
     `<unk>`'s probability on the class set, as `vocab.share_unk` does. Every window holds the same
     number of targets, so the mean over windows is the mean over characters. It is still the
-    running loss of training (weights moving, dropout on), the book's measure.
+    running loss of training (weights moving, dropout on), the book's measure. `unk_fraction`:
+    the share of the epoch's targets that are `<unk>`.
     """
-    unk_fraction = float(np.mean(targets == UNK_ID))
     return float(np.exp(np.mean(window_losses) + unk_fraction * np.log(unk_share)))
 
 
@@ -154,18 +154,19 @@ def _train(model, train_ids, valid_ids, params, unk_share, on_epoch, on_progress
     # (and a multi-worker run on other machines): under one, checkpoints stay at epoch ends.
     mid_epoch_checkpoints = checkpoint is not None and strategy is None
     for epoch in range(loop["epoch"] + 1, params.epochs + 1):
-        inputs, targets = consecutive_windows(train_ids, params.batch_size, params.num_steps, offsets[epoch - 1])
-        count = len(inputs)
+        count = windows_per_epoch(len(train_ids), params.batch_size, params.num_steps)
         part = params.checkpoint_windows or count
         done = loop.pop("partial", None)
         first, losses, states = (done["window"], done["losses"], resumed_states) if done else (0, [], None)
         seconds, chars = 0.0, 0
         for first in range(first, count, part):
             last = min(first + part, count)
+            inputs, targets = consecutive_windows(train_ids, params.batch_size, params.num_steps, offsets[epoch - 1],
+                                                  first, last)
             start = time.perf_counter()
-            part_losses, states, weights_finite = run_epoch(inputs[first:last], targets[first:last], states)
+            part_losses, states, weights_finite = run_epoch(inputs, targets, states)
             seconds += time.perf_counter() - start
-            chars += inputs[first:last].size
+            chars += inputs.size
             losses = losses + part_losses.astype(np.float64).tolist()
             bad = np.flatnonzero(~np.isfinite(losses))
             if bad.size or not weights_finite:
@@ -177,12 +178,14 @@ def _train(model, train_ids, valid_ids, params, unk_share, on_epoch, on_progress
                     checkpoint.save(model, optimizer, {**loop, "partial": {"window": last, "losses": losses}}, best_weights,
                                     [np.asarray(s) for s in states])
                 on_progress(epoch, params.epochs, last, count, float(np.exp(np.mean(losses))),
-                            inputs[first:last].size / (time.perf_counter() - start))
+                            inputs.size / (time.perf_counter() - start))
         losses = np.array(losses)
+        del inputs, targets
         chars_trained += chars
         train_seconds += seconds
         row = {"epoch": epoch, "lr": float(optimizer.learning_rate.numpy()),
-               "train_perplexity": train_perplexity(losses, targets, unk_share),
+               "train_perplexity": train_perplexity(losses, _unk_fraction(train_ids, params, offsets[epoch - 1]),
+                                                    unk_share),
                "valid_perplexity": perplexity(scorer.target_log_probs(valid_ids)) if scorer else None}
         loop["history"].append(row)
         on_epoch(row, params.epochs, seconds, chars / seconds)
@@ -208,3 +211,14 @@ def _train(model, train_ids, valid_ids, params, unk_share, on_epoch, on_progress
 
 def _state_shapes(model, batch_size: int) -> list[tuple[int, ...]]:
     return [tuple(state.shape) for state in model.initial_states(batch_size)]
+
+
+def _unk_fraction(train_ids: np.ndarray, params: TrainParams, offset: int) -> float:
+    """The share of `<unk>` among an epoch's targets, counted over its windows in parts of a
+    bounded size (the same count as over all of them at once)."""
+    count = windows_per_epoch(len(train_ids), params.batch_size, params.num_steps)
+    part = max(1, 1_000_000 // (params.batch_size * params.num_steps))
+    unk = sum(int(np.count_nonzero(consecutive_windows(train_ids, params.batch_size, params.num_steps, offset,
+                                                       first, min(first + part, count))[1] == UNK_ID))
+              for first in range(0, count, part))
+    return unk / (count * params.batch_size * params.num_steps)
