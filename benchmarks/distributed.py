@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # this checkout's code
+from charlm import distribute  # noqa: E402  (no TensorFlow)
 RESULTS = ROOT / "benchmarks" / "distributed.json"
 MODES = ["none", "mirrored", "multi_worker"]
 COPIED = ["src", "stages", "data/processed/vocab.json", "data/processed/train.npy", "data/processed/valid.npy"]
@@ -43,25 +44,13 @@ def scratch_copy(folder: Path, epochs: int, mode: str) -> Path:
     return folder
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run_mode(mode: str, epochs: int, scratch: Path) -> dict:
     tasks = 2 if mode == "multi_worker" else 1
     folders = [scratch_copy(scratch / f"{mode}-{i}", epochs, mode) for i in range(tasks)]
     env = {**os.environ, "CHARLM_LOGICAL_CPUS": "2"} if mode == "mirrored" else dict(os.environ)
     environs = [env]
     if mode == "multi_worker":
-        workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
-        environs = [{**env, "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}
-                    for i in range(2)]
+        environs = [{**env, "TF_CONFIG": config} for config in distribute.loopback_cluster(2)]
     processes = [subprocess.Popen([sys.executable, "stages/train.py"], cwd=folder, env=environ,
                                   stderr=subprocess.PIPE, text=True) for folder, environ in zip(folders, environs)]
     errors = [p.communicate()[1] for p in processes]

@@ -17,13 +17,15 @@ stalls ends every process within CHARLM_CLUSTER_TIMEOUT seconds (default 60) wit
 import json
 import os
 import re
+import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from charlm.errors import UserError
 
-STRATEGIES = ("none", "mirrored", "multi_worker")
 LOGICAL_CPUS_ENV = "CHARLM_LOGICAL_CPUS"
 TIMEOUT_ENV = "CHARLM_CLUSTER_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -85,6 +87,19 @@ def read_task(environ=os.environ) -> Task:
         raise UserError(f"{where}: task index {index!r} is not one of the {count} {task['type']} "
                         f"address{'es' if count > 1 else ''} (0 to {count - 1})")
     return Task(cluster, task["type"], index)
+
+
+def loopback_cluster(workers: int) -> list[str]:
+    """A TF_CONFIG for each of `workers` tasks on 127.0.0.1 (ports the system has just found
+    free): for a cluster on one machine, as the tests and benchmarks/distributed.py run it."""
+    sockets = [socket.socket() for _ in range(workers)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    addresses = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})
+            for i in range(workers)]
 
 
 def _is_address(value) -> bool:
@@ -153,9 +168,6 @@ class Watchdog:
         self._process = None
 
     def __enter__(self):
-        import subprocess
-        import sys
-
         message = (f"error: the cluster did not come up within {self.seconds:g} s: {{who}} of TF_CONFIG is not "
                    f"answering; start every task with its own TF_CONFIG (or raise {TIMEOUT_ENV})")
         peers = [part for peer in self.task.peers() for part in peer]

@@ -153,11 +153,11 @@ def _train(model, train_ids, valid_ids, params, unk_share, on_epoch, on_progress
     # Mid-epoch checkpoints carry the streams' recurrent states, which a strategy keeps per replica
     # (and a multi-worker run on other machines): under one, checkpoints stay at epoch ends.
     mid_epoch_checkpoints = checkpoint is not None and strategy is None
+    count = windows_per_epoch(len(train_ids), params.batch_size, params.num_steps)
+    part = params.checkpoint_windows or count
     for epoch in range(loop["epoch"] + 1, params.epochs + 1):
-        count = windows_per_epoch(len(train_ids), params.batch_size, params.num_steps)
-        part = params.checkpoint_windows or count
         done = loop.pop("partial", None)
-        first, losses, states = (done["window"], done["losses"], resumed_states) if done else (0, [], None)
+        first, losses, states = (done["window"], list(done["losses"]), resumed_states) if done else (0, [], None)
         seconds, chars = 0.0, 0
         for first in range(first, count, part):
             last = min(first + part, count)
@@ -167,12 +167,12 @@ def _train(model, train_ids, valid_ids, params, unk_share, on_epoch, on_progress
             part_losses, states, weights_finite = run_epoch(inputs, targets, states)
             seconds += time.perf_counter() - start
             chars += inputs.size
-            losses = losses + part_losses.astype(np.float64).tolist()
-            bad = np.flatnonzero(~np.isfinite(losses))
+            bad = np.flatnonzero(~np.isfinite(part_losses))
             if bad.size or not weights_finite:
-                what = f"the loss became {losses[bad[0]]}" if bad.size else "the weights became non-finite"
-                raise UserError(f"training diverged: {what} at epoch {epoch}, step {bad[0] + 1 if bad.size else len(losses)}; "
+                what = f"the loss became {part_losses[bad[0]]}" if bad.size else "the weights became non-finite"
+                raise UserError(f"training diverged: {what} at epoch {epoch}, step {first + bad[0] + 1 if bad.size else last}; "
                                 f"lower train.lr or train.clip_norm")
+            losses += part_losses.astype(np.float64).tolist()
             if last < count:
                 if mid_epoch_checkpoints:
                     checkpoint.save(model, optimizer, {**loop, "partial": {"window": last, "losses": losses}}, best_weights,
@@ -208,17 +208,16 @@ def _train(model, train_ids, valid_ids, params, unk_share, on_epoch, on_progress
     return TrainResult(loop["history"], loop["best_epoch"], best_weights, chars_trained, train_seconds)
 
 
-
 def _state_shapes(model, batch_size: int) -> list[tuple[int, ...]]:
     return [tuple(state.shape) for state in model.initial_states(batch_size)]
 
 
 def _unk_fraction(train_ids: np.ndarray, params: TrainParams, offset: int) -> float:
-    """The share of `<unk>` among an epoch's targets, counted over its windows in parts of a
-    bounded size (the same count as over all of them at once)."""
-    count = windows_per_epoch(len(train_ids), params.batch_size, params.num_steps)
-    part = max(1, 1_000_000 // (params.batch_size * params.num_steps))
-    unk = sum(int(np.count_nonzero(consecutive_windows(train_ids, params.batch_size, params.num_steps, offset,
-                                                       first, min(first + part, count))[1] == UNK_ID))
-              for first in range(0, count, part))
-    return unk / (count * params.batch_size * params.num_steps)
+    """The share of `<unk>` among an epoch's targets. The streams lie end to end on the circle,
+    so the targets are the `usable` characters after `offset`: one range, wrapping at most once."""
+    n = len(train_ids)
+    usable = params.batch_size * params.num_steps * windows_per_epoch(n, params.batch_size, params.num_steps)
+    begin = (offset + 1) % n
+    head = min(usable, n - begin)
+    unk = np.count_nonzero(train_ids[begin:begin + head] == UNK_ID) + np.count_nonzero(train_ids[:usable - head] == UNK_ID)
+    return int(unk) / usable
