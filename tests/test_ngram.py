@@ -150,3 +150,20 @@ def test_longest_context_reports_how_much_history_was_seen():
     assert model.longest_context((B, A)) == (2, 1, 1)      # "ba" was followed once, by b
     assert model.longest_context((UNK, A)) == (1, 2, 1)    # "ua" never seen; "a" followed by b (two left contexts)
     assert model.longest_context((UNK, UNK))[0] == 0
+
+
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_next_distributions_give_probs_distribution_for_every_row(order):
+    # What a sampler reads: one row per history, every id at once, as `prob` gives each, before and
+    # after an adaptive reading has added counts; rows shorter than the order back off as a document's start.
+    rng = np.random.default_rng(order)
+    model = KneserNey(rng.integers(1, 5, 200), vocab_size=6, order=order, discount=0.7)
+    for adapted in (False, True):
+        if adapted:
+            model.add_document(rng.integers(0, 6, 30))
+        for length in (0, 1, order + 2):
+            histories = rng.integers(0, 6, (5, length))
+            rows = model.next_distributions(histories)
+            expected = [[model.prob(tuple(h), w) for w in range(6)] for h in histories]
+            np.testing.assert_allclose(rows, expected, rtol=1e-12)
+            np.testing.assert_allclose(rows.sum(axis=1), 1.0)

@@ -20,11 +20,16 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def extend(hashes: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The hashes of windows `hashes` with one code more on their right (NumPy broadcasting)."""
+    return _mix(hashes * np.uint64(0x100000001B3) + codes)
+
+
 def next_windows(shorter: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """From the hashes of the k - 1 codes ending at each index j, those of the k codes ending at
     each j (valid for j >= k - 1)."""
     previous = np.concatenate([np.array([SEED], dtype=np.uint64), shorter[:-1]])  # ending one earlier
-    return _mix(previous * np.uint64(0x100000001B3) + codes)
+    return extend(previous, codes)
 
 
 def empty_windows(n: int) -> np.ndarray:

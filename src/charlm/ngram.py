@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from charlm.hashing import SEED, empty_windows, next_windows, window_hashes
+from charlm.hashing import SEED, empty_windows, extend, next_windows, window_hashes
 
 _START = 1  # the code of "no character before this one"; characters are id + 2
 PROGRESS_EVERY = 4096  # characters between two calls of an adaptive reading's `advance`
@@ -131,6 +131,33 @@ class KneserNey:
         # Scored as the last character of a document made of the history and the token.
         scores, _ = self._score(np.array([*history, token]), with_contexts=False, only_last=True)
         return float(np.exp(scores[-1]))
+
+    def next_distributions(self, histories: np.ndarray) -> np.ndarray:
+        """P(c | each row's history) for every id c, [rows, vocab_size]: row i of `histories`
+        [rows, length] holds the characters of a document read so far, of which the last order-1
+        count, and the row is the distribution `prob` gives each c after them. Vectorised over
+        rows and ids (order x rows x vocab_size lookups), for a sampler that draws from the n-gram."""
+        histories = np.asarray(histories, dtype=np.int64)
+        rows, length = histories.shape
+        keep = min(length, self.order - 1)
+        codes = (histories[:, length - keep:] + 2).astype(np.uint64)
+        candidates = np.arange(self.vocab_size, dtype=np.uint64) + 2
+        # suffixes[k]: the hash of each row's last k characters.
+        suffixes, windows = [np.full(rows, SEED, dtype=np.uint64)], np.full((rows, keep), SEED, dtype=np.uint64)
+        for _ in range(keep):
+            windows = extend(np.concatenate([np.full((rows, 1), SEED, dtype=np.uint64), windows[:, :-1]], axis=1), codes)
+            suffixes.append(windows[:, -1])
+        p = np.full((rows, self.vocab_size), 1.0 / self.vocab_size)
+        for n in range(1, keep + 2):  # a history of n - 1 <= keep characters
+            history = suffixes[n - 1]
+            grams = extend(history[:, None], candidates[None, :]).ravel()
+            count = self._with_added(self.grams[n].lookup(grams), grams, self._counts[n]).reshape(rows, -1)
+            total = self._with_added(self.histories[n].lookup(history, 0), history, self._totals[n])
+            types = self._with_added(self.histories[n].lookup(history, 1), history, self._types[n])
+            usable = (total > 0)[:, None]
+            p = np.where(usable, (np.maximum(count - self.discount, 0.0) + self.discount * types[:, None] * p)
+                         / np.maximum(total, 1)[:, None], p)
+        return p
 
     def longest_context(self, history: tuple[int, ...]) -> tuple[int, int, int]:
         """(length, total, types) of the longest suffix of history (up to order-1 characters) that
