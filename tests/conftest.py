@@ -1,6 +1,9 @@
 """Shared helpers: tiny corpora and params made by the tests themselves."""
 
+import atexit
 import os
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -8,8 +11,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+def _compile_once_in_this_process() -> None:
+    """Tests in this process that build a model again (a new model is a new TensorFlow function)
+    load XLA's compiled programs from a cache of this process's own, instead of compiling the same
+    program again; a program is loaded only if its HLO matches exactly. TensorFlow reads its XLA
+    flags at the first compilation, so one is made here, before `compiled_once` below points the
+    processes the tests start at another cache."""
+    folder = tempfile.mkdtemp(prefix="charlm-tests-xla-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["TF_XLA_FLAGS"] = f"--tf_xla_persistent_cache_directory={folder}"
+    from charlm.tf_runtime import tf
+
+    tf.function(lambda x: x + 1, jit_compile=True)(tf.constant(0))
+
+
+_compile_once_in_this_process()
+
 # A short lyric-like text; repeated, it is easy to memorise, which the convergence tests rely on.
 VERSE = "分开 不分开 我的爱 想要和你飞到宇宙去 想要和你融化在一起 融化在宇宙里 我每天在想著你 这样的甜蜜 让我开始相信命运 "
+
+
+def pytest_collection_modifyitems(items):
+    """The modules that read the shared tiny pipeline run after the others (the order is stable
+    otherwise): while the first of them builds it, the other pytest-xdist worker runs tests that
+    need no pipeline instead of waiting for it."""
+    items.sort(key=lambda item: "tiny_pipeline" in getattr(item, "fixturenames", ()))
 
 
 def make_zip(path: Path, text: str, member: str = "jaychou_lyrics.txt") -> Path:
@@ -65,8 +92,34 @@ def params_file(tmp_path):
     return write_params(tmp_path / "params.yaml")
 
 
+def _run_folder(tmp_path_factory) -> Path:
+    """A folder of this test run that every pytest-xdist worker shares."""
+    shared = tmp_path_factory.getbasetemp()
+    return shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
+
+
+XLA_CACHE = "xla_cache"
+
+
+def _xla_cache_flags(folder: Path, read_only: bool) -> str:
+    flags = f"--tf_xla_persistent_cache_directory={folder}"
+    return flags + (" --tf_xla_persistent_cache_read_only=true" if read_only else "")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_once(tmp_path_factory):
+    """TensorFlow processes the tests start load XLA's compiled programs from a cache on disk, which
+    the build of the tiny pipeline fills: most tests run its stages again on the same shapes, and
+    XLA compiling them anew in each process was a third of the suite's time. A program is loaded
+    only if its HLO matches exactly what it was compiled from, so outputs are the same bytes (the
+    forced rerun in tests/test_dvc_contract.py compares a loaded run with the compiled one). The
+    cache is read only: the tiny pipeline's build writes to a folder of its own, renamed into
+    place when complete, so that no process ever reads a half-written entry."""
+    os.environ["TF_XLA_FLAGS"] = _xla_cache_flags(_run_folder(tmp_path_factory) / XLA_CACHE, read_only=True)
+
+
 @pytest.fixture(scope="session")
-def tiny_pipeline(tmp_path_factory):
+def tiny_pipeline(tmp_path_factory, compiled_once):
     """One tiny pipeline, `dvc repro`-ed and committed, shared by every test that only reads it or
     works on a copy of it (`tiny_pipeline.copy(path)`): a full repro costs tens of seconds. Under
     pytest-xdist the workers share it too: the first to get the lock builds it, the others wait.
@@ -76,9 +129,7 @@ def tiny_pipeline(tmp_path_factory):
 
     from pipeline_repo import PipelineRepo
 
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # every worker's base folder sits in one folder of the run
+    shared = _run_folder(tmp_path_factory)
     folder, built = shared / "tiny_pipeline", shared / "tiny_pipeline.json"
     with open(shared / "tiny_pipeline.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -88,7 +139,12 @@ def tiny_pipeline(tmp_path_factory):
             return repo
         folder.mkdir()
         repo = PipelineRepo.create(folder / "repo")
+        filling = shared / f"{XLA_CACHE}.filling"
+        repo.env["TF_XLA_FLAGS"] = _xla_cache_flags(filling, read_only=False)
         repo.ran = repo.repro()
+        repo.env = PipelineRepo(repo.path).env
+        if filling.exists():
+            filling.rename(shared / XLA_CACHE)
         repo.git("add", "-A")
         repo.git("commit", "-q", "-m", "reproduced")
         built.write_text(json.dumps(repo.ran))
