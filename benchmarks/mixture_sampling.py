@@ -27,25 +27,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from sampling_sweep import LENGTH, SAMPLES, SEED, fluency, validation_prefixes, verdict  # noqa: E402
+from sampling_sweep import LENGTH, SAMPLES, SEED, Measuring, verdict  # noqa: E402
 
-from charlm.continuation import load_generator  # noqa: E402
 from charlm.generation import choose, read_prefix  # noqa: E402
 from charlm.ngram import KneserNey  # noqa: E402
-from charlm.sample_quality import CopyDetector, figures, held_out_pieces  # noqa: E402
+from charlm.params import SAMPLER_DEFAULTS  # noqa: E402
 from charlm.tf_runtime import tf  # noqa: E402
-from charlm.vocab import read_vocabulary  # noqa: E402
 
 WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.55)  # of the network; evaluate fits 0.46 on validation perplexity
-FLUENCY_ORDER, FLUENCY_DISCOUNT = 5, 0.75
 
 
-def mixture_samples(generator, ngram: KneserNey | None, weight: float, prefix: str, seed: int, sampler: dict) -> list[str]:
+def mixture_samples(generator, step, ngram: KneserNey | None, weight: float, prefix: str, seed: int, sampler: dict) -> list[str]:
     """SAMPLES continuations of LENGTH characters of `prefix`, drawn from the mixture one step at a time."""
     model, vocab = generator.model, generator.vocab
     prefix_ids = vocab.encode(prefix)
     logits, states = read_prefix(model, tf.constant(prefix_ids, tf.int32), SAMPLES)
-    step = tf.function(model.step)
     history = np.tile(prefix_ids.astype(np.int64), (SAMPLES, 1))
     window = sampler["repetition_window"]
     for n in range(LENGTH):
@@ -67,28 +63,19 @@ def mixture_samples(generator, ngram: KneserNey | None, weight: float, prefix: s
 
 def main() -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    sampler = {key: params["generate"][key] for key in
-               ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "repetition_window")}
-    processed = ROOT / "data/processed"
-    vocab = read_vocabulary(processed / "vocab.json")
-    train_text = (processed / "train.txt").read_text(encoding="utf-8")
-    valid_text = (processed / "valid.txt").read_text(encoding="utf-8")
-    classes = vocab.class_vocabulary()
-    judge = KneserNey(classes.encode(train_text), classes.size, FLUENCY_ORDER, FLUENCY_DISCOUNT)
+    sampler = {key: params["generate"][key] for key in SAMPLER_DEFAULTS}
+    measuring = Measuring.from_checkout()
+    generator, prefixes, real = measuring.generator, measuring.prefixes, measuring.real
+    step = tf.function(generator.model.step)  # traced once for every prefix and weight
     # Over the network's own ids, so that both models name the same characters.
-    mixed = KneserNey(np.load(processed / "train.npy"), vocab.size, params["evaluate"]["ngram_order"],
-                      params["evaluate"]["ngram_discount"])
-    copies = CopyDetector(train_text)
-    generator = load_generator(ROOT / "models", vocab)
-    prefixes = validation_prefixes(valid_text)
-    real_pieces = held_out_pieces(valid_text, LENGTH)
-    real = {**figures(real_pieces, copies), "fluency": fluency(real_pieces, judge, classes)}
+    mixed = KneserNey(np.load(ROOT / "data/processed/train.npy"), generator.vocab.size,
+                      params["evaluate"]["ngram_order"], params["evaluate"]["ngram_discount"])
     rows = []
     for weight in WEIGHTS:
         started = time.perf_counter()
         texts = [text for i, prefix in enumerate(prefixes)
-                 for text in mixture_samples(generator, None if weight == 1 else mixed, weight, prefix, SEED + i, sampler)]
-        measured = {**figures(texts, copies), "fluency": fluency(texts, judge, classes)}
+                 for text in mixture_samples(generator, step, None if weight == 1 else mixed, weight, prefix, SEED + i, sampler)]
+        measured = measuring.measure(texts)
         rows.append({"network_weight": weight, **measured, **verdict(measured, real),
                      "seconds": round(time.perf_counter() - started, 1), "example": texts[0]})
         print(f"w {weight}: gap {rows[-1]['gap']:.3f} {'meets' if rows[-1]['meets'] else 'misses'}", file=sys.stderr)

@@ -12,6 +12,7 @@ Markdown table, best first, and writes it with the figures to benchmarks/samplin
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,19 +68,39 @@ def fluency(texts: list[str], ngram: KneserNey, classes) -> float:
     return round(float(np.exp(-logs.mean())), 2)
 
 
-def main() -> None:
-    processed = ROOT / "data/processed"
-    vocab = read_vocabulary(processed / "vocab.json")
-    train_text = (processed / "train.txt").read_text(encoding="utf-8")
-    valid_text = (processed / "valid.txt").read_text(encoding="utf-8")
-    classes = vocab.class_vocabulary()
-    ngram = KneserNey(classes.encode(train_text), classes.size, FLUENCY_ORDER, FLUENCY_DISCOUNT)
-    copies = CopyDetector(train_text)
-    generator = load_generator(ROOT / "models", vocab)
-    prefixes = validation_prefixes(valid_text)
+@dataclass
+class Measuring:
+    """What a sweep measures samples with, from the checkout's data/processed and models: the
+    trained generator, the validation prefixes, the copy detector and fluency n-gram of the train
+    part, and real held-out text's figures."""
+    generator: object
+    prefixes: list[str]
+    copies: CopyDetector
+    judge: KneserNey
+    classes: object
+    real: dict
 
-    real_pieces = held_out_pieces(valid_text, LENGTH)
-    real = {**figures(real_pieces, copies), "fluency": fluency(real_pieces, ngram, classes)}
+    @classmethod
+    def from_checkout(cls) -> "Measuring":
+        processed = ROOT / "data/processed"
+        vocab = read_vocabulary(processed / "vocab.json")
+        train_text = (processed / "train.txt").read_text(encoding="utf-8")
+        valid_text = (processed / "valid.txt").read_text(encoding="utf-8")
+        classes = vocab.class_vocabulary()
+        measuring = cls(load_generator(ROOT / "models", vocab), validation_prefixes(valid_text),
+                        CopyDetector(train_text),
+                        KneserNey(classes.encode(train_text), classes.size, FLUENCY_ORDER, FLUENCY_DISCOUNT),
+                        classes, {})
+        measuring.real = measuring.measure(held_out_pieces(valid_text, LENGTH))
+        return measuring
+
+    def measure(self, texts: list[str]) -> dict:
+        return {**figures(texts, self.copies), "fluency": fluency(texts, self.judge, self.classes)}
+
+
+def main() -> None:
+    measuring = Measuring.from_checkout()
+    generator, prefixes, real = measuring.generator, measuring.prefixes, measuring.real
     rows = []
     for setting in SETTINGS:
         temperature, top_k, *controls = setting
@@ -87,7 +108,7 @@ def main() -> None:
         texts = [text[len(prefix):] for i, prefix in enumerate(prefixes)
                  for text in generator.continue_text(prefix, LENGTH, temperature, top_k, SEED + i, SAMPLES,
                                                      Controls(*controls))]
-        measured = {**figures(texts, copies), "fluency": fluency(texts, ngram, classes)}
+        measured = measuring.measure(texts)
         rows.append({"setting": dict(zip(("temperature", "top_k", "top_p", "min_p", "repetition_penalty",
                                           "repetition_window"), setting)),
                      **measured, **verdict(measured, real), "seconds": round(time.perf_counter() - started, 2)})

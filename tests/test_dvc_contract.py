@@ -84,7 +84,7 @@ def test_each_stage_run_with_only_the_params_sections_it_reads_gives_the_same_by
         "metrics/train_timing.json"]
 
 
-def test_forced_repro_reruns_every_stage(reproduced, tmp_path):
+def test_a_forced_repro_reruns_the_stage_and_those_before_it_to_the_same_bytes(reproduced, tmp_path):
     # Only the stages that read no trained model: the bytes of the others are the test above's.
     repo = reproduced.copy(tmp_path / "repo")
     before = _digests(repo)
