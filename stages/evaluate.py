@@ -28,7 +28,7 @@ def main() -> None:
     ids = {split: load_array(f"{PROCESSED}/{split}.npy", "vocab") for split in SPLITS}
     classes = {split: load_array(f"{PROCESSED}/{split}_classes.npy", "vocab") for split in SPLITS}
 
-    from charlm.adaptive import AdaptiveModels, AdaptiveSettings, held_out_log_probs
+    from charlm.adaptive import AdaptiveModels, AdaptiveSettings, first_characters, held_out_log_probs
     from charlm.compression import references
     from charlm.interpolation import fit_weight
     from charlm.scoring import TRAIN_SCORE_LIMIT, ScoringModels, open_vocabulary_figures, perplexities, with_mixture
@@ -51,17 +51,22 @@ def main() -> None:
         report["mixture"] = {s: perplexities(scores[s])["mixture"] for s in ("valid", "test")}
         report["mixture"]["network_weight"] = weight
 
-    # Adaptive: the held-out text read as one stream, every model learning as it reads.
+    # Adaptive: the held-out text read as one stream, every model learning as it reads; on a large
+    # corpus only each part's first adaptive_max_chars characters (the count read is in the file).
+    limit = p.adaptive_max_chars
     adaptive = AdaptiveModels(models.network.model, vocab.unk_share, vocab.class_count, ids["train"],
-                              classes["train"], AdaptiveSettings.from_params(p, dynamic))
-    held_out = held_out_log_probs(adaptive, ids, classes)
+                              classes["train"], AdaptiveSettings.from_params(p, dynamic), counted=models.ngram)
+    held_out = held_out_log_probs(adaptive, first_characters(ids, limit), first_characters(classes, limit))
+    report["adaptive_characters_read"] = {s: len(first_characters(ids, limit)[s]) for s in ("valid", "test")}
     report["adaptive"] = {name: perplexities(by_part) for name, by_part in held_out.items()}
-    # What xz and PPMd pay for each part (after its first character) given all the text before it.
+    # What xz and PPMd pay for each part (after its first character) given all the text before it,
+    # on the characters the adaptive models read.
     texts = {split: read_text(f"{PROCESSED}/{split}.txt", "vocab") for split in SPLITS}
-    report["adaptive"].update(references(texts))
+    report["adaptive"].update(references({"train": texts["train"], **first_characters(texts, limit)}))
 
     # Open vocabulary: the same figures with each character the class set cannot name spelled out.
-    report["open_vocabulary"] = open_vocabulary_figures(scores, held_out, Spelling(texts["train"]), texts, classes)
+    report["open_vocabulary"] = open_vocabulary_figures(scores, held_out, Spelling(texts["train"]), texts, classes,
+                                                        adaptive_limit=limit)
     write_json(METRICS_PATH, report)
     for name in ("perplexity", "ngram", "mixture"):
         if name in report:

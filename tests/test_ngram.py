@@ -167,3 +167,18 @@ def test_next_distributions_give_probs_distribution_for_every_row(order):
             expected = [[model.prob(tuple(h), w) for w in range(6)] for h in histories]
             np.testing.assert_allclose(rows, expected, rtol=1e-12)
             np.testing.assert_allclose(rows.sum(axis=1), 1.0)
+
+
+def test_a_model_with_another_discount_shares_the_counts_and_scores_as_one_counted_anew():
+    rng = np.random.default_rng(3)
+    train, text = rng.integers(1, 6, 400), rng.integers(0, 6, 120)
+    counted = KneserNey(train, vocab_size=6, order=4, discount=0.9)
+    counted.read(text[:30], adapt=True)  # what the first model read is not carried over
+    before = counted.target_log_probs(text)
+    shared = counted.with_discount(0.6)
+    anew = KneserNey(train, vocab_size=6, order=4, discount=0.6)
+    assert all(a is b for a, b in zip(shared.grams[1:], counted.grams[1:]))
+    np.testing.assert_array_equal(shared.target_log_probs(text), anew.target_log_probs(text))
+    np.testing.assert_array_equal(shared.target_log_probs(text, adapt=True), anew.target_log_probs(text, adapt=True))
+    # Reading with the second model leaves the first one's counts as they were.
+    np.testing.assert_array_equal(counted.target_log_probs(text), before)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ADAPTIVE_MAX_CHARS
+
 
 STAGES = ["unzip", "vocab", "train", "evaluate", "generate", "export"]
 # The sampling controls off, as options of `charlm generate`.
@@ -141,14 +143,21 @@ def test_charlm_score_of_the_test_part_prints_evals_test_perplexities(reproduced
     assert from_stdin.stdout == out
 
 
-def test_eval_reports_adaptive_figures_that_charlm_score_reproduces(reproduced):
-    adaptive = reproduced.json("metrics/eval.json")["adaptive"]
+def test_eval_reports_adaptive_figures_that_charlm_score_reproduces(reproduced, tmp_path):
+    evaluation = reproduced.json("metrics/eval.json")
+    adaptive = evaluation["adaptive"]
+    # Each part is read up to evaluate.adaptive_max_chars characters, fewer than it holds.
+    assert evaluation["adaptive_characters_read"] == {"valid": ADAPTIVE_MAX_CHARS, "test": ADAPTIVE_MAX_CHARS}
     assert set(adaptive) == {"network", "ngram", "local_ngram", "mixture", "fixed_mixture", "xz", "xz_utf16", "ppmd"}
     for name, figures in adaptive.items():
         settings = {"encoding", "order", "memory_mb"} if name == "ppmd" else set()
         assert set(figures) == {"valid", "test"} | settings and figures["valid"] > 1 and figures["test"] > 1, name
-    # The validation part is read first from the trained state, so reading it alone gives its figures.
-    out = reproduced.charlm("score", "--adaptive", "data/processed/valid.txt").stdout
+    # The validation part is read first from the trained state, so reading its first characters
+    # alone gives its figures.
+    valid = (reproduced.path / "data/processed/valid.txt").read_text(encoding="utf-8")
+    assert len(valid) > ADAPTIVE_MAX_CHARS
+    (tmp_path / "read.txt").write_text(valid[:ADAPTIVE_MAX_CHARS], encoding="utf-8")
+    out = reproduced.charlm("score", "--adaptive", str(tmp_path / "read.txt")).stdout
     printed = {line.rsplit(" perplexity ")[0].strip(): float(line.split(" perplexity ")[1].split()[0])
                for line in out.splitlines()[1:] if " perplexity " in line}
     for name in ("network", "ngram", "local_ngram", "mixture"):
@@ -164,10 +173,13 @@ def test_eval_reports_open_vocabulary_figures_beside_the_closed_class_ones(repro
         unseen = sum(c not in train for c in text[1:])
         assert open_vocabulary["unseen"][part] == unseen
         # Spelling out an unseen character only adds to a model's cost; none to spell, none added.
-        pairs = [(open_vocabulary[key][part], evaluation[key][part]) for key in ("perplexity", "ngram", "mixture")]
-        pairs += [(figures[part], evaluation["adaptive"][name][part]) for name, figures in open_vocabulary["adaptive"].items()]
-        for open_figure, closed in pairs:
-            assert open_figure > closed if unseen else open_figure == closed
+        for key in ("perplexity", "ngram", "mixture"):
+            assert open_vocabulary[key][part] > evaluation[key][part] if unseen else \
+                open_vocabulary[key][part] == evaluation[key][part]
+        read_unseen = sum(c not in train for c in text[1:ADAPTIVE_MAX_CHARS])  # the adaptive reading's
+        for name, figures in open_vocabulary["adaptive"].items():
+            closed = evaluation["adaptive"][name][part]
+            assert figures[part] > closed if read_unseen else figures[part] == closed
     assert set(open_vocabulary["adaptive"]) == {"network", "ngram", "local_ngram", "mixture", "fixed_mixture"}
 
 

@@ -53,8 +53,11 @@ class AdaptiveModels:
     """The trained network and the n-gram counts of the train part, ready to read a text adaptively."""
 
     def __init__(self, model, unk_share: int, class_count: int, train_ids: np.ndarray, train_classes: np.ndarray,
-                 settings: AdaptiveSettings):
+                 settings: AdaptiveSettings, counted: KneserNey | None = None):
+        """`counted`: an n-gram already counted on `train_classes` (the static one), whose counts
+        the adaptive n-gram shares when their orders agree instead of counting the train part again."""
         self.class_count, self.train_classes, self.settings = class_count, train_classes, settings
+        self.counted = counted if counted is not None and counted.order == settings.ngram_order else None
         self.dynamic = DynamicEvaluator(model, unk_share, settings.dynamic_segment, settings.dynamic_lr,
                                         settings.dynamic_decay, settings.dynamic_softening)
         self.dynamic.measure_gradients(train_ids)
@@ -67,7 +70,8 @@ class AdaptiveModels:
         this song has said), and "mixture" (the three, weights learnt online). Each is a pass over
         the text, a step of `progress`."""
         s = self.settings
-        ngram = KneserNey(self.train_classes, self.class_count, s.ngram_order, s.ngram_discount)
+        ngram = (self.counted.with_discount(s.ngram_discount) if self.counted is not None else
+                 KneserNey(self.train_classes, self.class_count, s.ngram_order, s.ngram_discount))
         with progress.step("adaptive ngram") as advance:
             counting, contexts = ngram.read(class_ids, adapt=True, with_contexts=True, advance=advance)
         local = KneserNey(class_ids[:0], self.class_count, s.local_ngram_order, s.ngram_discount)
@@ -82,10 +86,18 @@ class AdaptiveModels:
         return {"network": network, "ngram": counting, "local_ngram": local_counting, "mixture": mixed}
 
 
+def first_characters(parts: dict, limit: int | None) -> dict:
+    """The validation and test parts (texts or arrays) cut to their first `limit` characters
+    (None: whole): what an adaptive reading of a large held-out text is bounded to
+    (evaluate.adaptive_max_chars)."""
+    return {s: parts[s][:limit] for s in ("valid", "test")}
+
+
 def held_out_log_probs(models: AdaptiveModels, ids: dict, classes: dict) -> dict[str, dict[str, np.ndarray]]:
     """Per model, the adaptive log-probabilities of the validation and test characters, the two
     parts read as one stream; plus "fixed_mixture" (network and n-gram, one weight fit on
-    validation, as the static mixture)."""
+    validation, as the static mixture). To bound the reading, pass the parts cut by
+    `first_characters`: the test part then follows the validation part's first characters."""
     n_valid = len(ids["valid"])
     stream = models.read(held_out_stream(ids["valid"], ids["test"]), held_out_stream(classes["valid"], classes["test"]))
     scores = {name: split_scores(values, n_valid) for name, values in stream.items()}

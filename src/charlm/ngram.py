@@ -16,6 +16,7 @@ goes to small dictionaries beside the arrays, bounded by the length of the text 
 Every text read is a document of its own: its first characters have no history before them.
 """
 
+import copy
 from typing import Callable
 
 import numpy as np
@@ -92,11 +93,25 @@ class KneserNey:
             below = self.grams[n - 1].keys if n > 1 else np.array([SEED], dtype=np.uint64)
             self.histories.append(_by_history(below, counts, histories[first]))
             self.start_pairs.append({int(hashes[n + 1][n])} if n < order and len(codes) > n else set())
+        self._forget_reading()
+
+    def _forget_reading(self) -> None:
         # What adaptive reading has added: per order, counts, totals, distinct followers, left contexts.
-        self._counts = [{} for _ in range(order + 1)]
-        self._totals = [{} for _ in range(order + 1)]
-        self._types = [{} for _ in range(order + 1)]
-        self._seen = [set() for _ in range(order + 1)]
+        self._counts = [{} for _ in range(self.order + 1)]
+        self._totals = [{} for _ in range(self.order + 1)]
+        self._types = [{} for _ in range(self.order + 1)]
+        self._seen = [set() for _ in range(self.order + 1)]
+
+    def with_discount(self, discount: float) -> "KneserNey":
+        """A model with this one's train counts (the same arrays, not a copy: they are never
+        written) and another discount, with nothing read adaptively yet: the static and the
+        adaptive n-gram of one order share their counts, which dominate memory on a large corpus."""
+        if not 0 < discount < 1:
+            raise ValueError("discount must lie in (0, 1)")
+        other = copy.copy(self)
+        other.discount = discount
+        other._forget_reading()
+        return other
 
     def _static_columns(self, codes: np.ndarray):
         """Per order n, over the document positions t of `codes` (extended): the hashes of the

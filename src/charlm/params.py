@@ -114,6 +114,7 @@ class EvaluateParams:
     adaptive_ngram_discount: float = _spec(float, min=0.0, max=1.0, min_open=True, max_open=True)
     local_ngram_order: int = _spec(int, min=1, max=32)
     mixer_lr: float = _spec(float, min=0.0)
+    adaptive_max_chars: int | None = _spec(int, min=2, optional=True)  # per held-out part read adaptively; None: all
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm.adaptive import held_out_spelling_costs
+from charlm.adaptive import first_characters, held_out_spelling_costs
 from charlm.evaluation import Scorer, perplexity
 from charlm.interpolation import mix
 from charlm.model import load_model
@@ -62,19 +62,23 @@ def with_spelling(log_probs: dict[str, np.ndarray], spelling_costs: np.ndarray) 
 
 
 def open_vocabulary_figures(static: dict[str, dict], adaptive: dict[str, dict], spelling: Spelling,
-                            texts: dict[str, str], classes: dict[str, np.ndarray]) -> dict:
+                            texts: dict[str, str], classes: dict[str, np.ndarray],
+                            adaptive_limit: int | None = None) -> dict:
     """metrics/eval.json's "open_vocabulary" section: the static figures (`static[part][model]`,
     log-probabilities of the validation and test parts) and the adaptive ones
     (`adaptive[model][part]`, as `adaptive.held_out_log_probs` gives them) with every character
     that the class set cannot name (class id UNK_ID in `classes`, per part) also spelled out;
-    beside them how many scored characters that is and what spelling one cost on average, in bits."""
+    beside them how many scored characters that is and what spelling one cost on average, in bits.
+    The adaptive figures read each part's first `adaptive_limit` characters (None: all), as
+    `adaptive` was read (charlm.adaptive.first_characters)."""
     parts = ("valid", "test")
     unseen = {s: np.asarray(classes[s]) == UNK_ID for s in parts}
+    read = first_characters(unseen, adaptive_limit)
     costs = {"static": {s: spelling.static_costs(texts[s], unseen[s]) for s in parts},
-             "adaptive": held_out_spelling_costs(spelling, texts, unseen)}
-    scored_unseen = {s: unseen[s][1:] for s in parts}
-    figures = {"unseen": {s: int(np.count_nonzero(scored_unseen[s])) for s in parts},
-               "spelling_bits": {how: {s: _round(bits_per_character(by_part[s], scored_unseen[s])) for s in parts}
+             "adaptive": held_out_spelling_costs(spelling, first_characters(texts, adaptive_limit), read)}
+    scored_unseen = {"static": {s: unseen[s][1:] for s in parts}, "adaptive": {s: read[s][1:] for s in parts}}
+    figures = {"unseen": {s: int(np.count_nonzero(scored_unseen["static"][s])) for s in parts},
+               "spelling_bits": {how: {s: _round(bits_per_character(by_part[s], scored_unseen[how][s])) for s in parts}
                                  for how, by_part in costs.items()}}
     static = {s: perplexities(with_spelling(static[s], costs["static"][s])) for s in parts}
     for key, name in (("perplexity", "network"), ("ngram", "ngram"), ("mixture", "mixture")):
