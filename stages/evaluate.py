@@ -31,14 +31,19 @@ def main() -> None:
     from charlm.adaptive import AdaptiveModels, AdaptiveSettings, first_characters, held_out_log_probs
     from charlm.compression import references
     from charlm.interpolation import fit_weight
+    from charlm.ngram import available_memory, check_counts_fit
+    from charlm.progress import for_text
     from charlm.scoring import TRAIN_SCORE_LIMIT, ScoringModels, open_vocabulary_figures, perplexities, with_mixture
     from charlm.spelling import Spelling
 
+    check_counts_fit(len(classes["train"]), [p.ngram_order, p.adaptive_ngram_order], available_memory())
     models = ScoringModels(MODEL_DIR, vocab, classes["train"], p.ngram_order, p.ngram_discount)
     # The train figure only shows how far the network fits what it saw: a bounded start of the
     # train part gives it, whatever the corpus size (the count scored is in the file).
     scored = {s: slice(None) if s != "train" else slice(TRAIN_SCORE_LIMIT) for s in SPLITS}
-    scores = {s: models.log_probs(ids[s][scored[s]], classes[s][scored[s]]) for s in SPLITS}
+    # Progress lines on stderr for a part of 100,000 characters or more (charlm.progress).
+    scores = {s: models.log_probs(ids[s][scored[s]], classes[s][scored[s]],
+                                  for_text(f"evaluate: {s}", len(ids[s][scored[s]]) - 1)) for s in SPLITS}
 
     report = {"classes": vocab.class_count,
               "train_characters_scored": len(scores["train"]["network"]),
@@ -56,8 +61,10 @@ def main() -> None:
     limit = p.adaptive_max_chars
     adaptive = AdaptiveModels(models.network.model, vocab.unk_share, vocab.class_count, ids["train"],
                               classes["train"], AdaptiveSettings.from_params(p, dynamic), counted=models.ngram)
-    held_out = held_out_log_probs(adaptive, first_characters(ids, limit), first_characters(classes, limit))
-    report["adaptive_characters_read"] = {s: len(first_characters(ids, limit)[s]) for s in ("valid", "test")}
+    read = first_characters(ids, limit)
+    held_out = held_out_log_probs(adaptive, read, first_characters(classes, limit),
+                                  for_text("evaluate: held-out", sum(map(len, read.values())) - 1))
+    report["adaptive_characters_read"] = {s: len(read[s]) for s in ("valid", "test")}
     report["adaptive"] = {name: perplexities(by_part) for name, by_part in held_out.items()}
     # What xz and PPMd pay for each part (after its first character) given all the text before it,
     # on the characters the adaptive models read.

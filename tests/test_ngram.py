@@ -182,3 +182,32 @@ def test_a_model_with_another_discount_shares_the_counts_and_scores_as_one_count
     np.testing.assert_array_equal(shared.target_log_probs(text, adapt=True), anew.target_log_probs(text, adapt=True))
     # Reading with the second model leaves the first one's counts as they were.
     np.testing.assert_array_equal(counted.target_log_probs(text), before)
+
+
+def test_a_long_text_is_scored_in_chunks_with_the_scores_of_one_call(monkeypatch):
+    import charlm.ngram
+
+    rng = np.random.default_rng(4)
+    train, text = rng.integers(1, 5, 500), rng.integers(0, 5, 200)
+    model = KneserNey(train, vocab_size=5, order=5, discount=0.7)
+    model.read(text[:50], adapt=True)  # with adaptive counts too
+    whole = model.read(text, adapt=False, with_contexts=True)
+    monkeypatch.setattr(charlm.ngram, "SCORE_CHUNK", 3)  # shorter than the 4 characters a position reaches back
+    chunked = model.read(text, adapt=False, with_contexts=True)
+    np.testing.assert_array_equal(chunked[0], whole[0])
+    np.testing.assert_array_equal(chunked[1], whole[1])
+
+
+def test_counts_that_may_not_fit_in_memory_are_refused_before_counting_with_the_size_needed():
+    from charlm.errors import UserError
+    from charlm.ngram import check_counts_fit, counting_bytes
+
+    needed = counting_bytes(90_000_000, [16])
+    assert needed == 90_000_000 * (20 * 16 + 96)  # 37.4 GB
+    check_counts_fit(90_000_000, [16, 16], available=needed)  # one order's counts, shared
+    with pytest.raises(UserError) as error:
+        check_counts_fit(90_000_000, [16, 12], available=20 * 10**9)
+    assert str(error.value) == ("the n-gram counts (order 12, 16) of 90,000,000 train characters may need up to "
+                                "59.0 GB and 20.0 GB of memory is available; lower evaluate.ngram_order and "
+                                "evaluate.adaptive_ngram_order, or keep fewer characters with unzip.max_chars")
+    check_counts_fit(90_000_000, [16], available=None)  # memory unknown: no check

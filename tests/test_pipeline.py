@@ -59,6 +59,9 @@ def test_every_output_and_metric_is_written(reproduced):
     quality = reproduced.json("metrics/samples.json")
     assert set(quality) == {"sampled", "greedy", "held_out", "settings"}
     assert quality["sampled"]["pieces"] == 2 * 4 and quality["sampled"]["unk"] == 0  # 2 prefixes x quality_samples
+    # Real text beside them: as many pieces, of the validation part's 15 pieces of 12 characters
+    # (spread over it).
+    assert quality["held_out"]["pieces"] == 2 * 4 < data["characters"]["valid"] // 12
     train_characters = reproduced.json("metrics/data.json")["characters"]["train"]
     assert reproduced.json("metrics/eval.json")["train_characters_scored"] == train_characters - 1  # all, below the bound
     assert samples.count("- sampled: 不分开") == 2  # generate.num_samples
@@ -151,7 +154,10 @@ def test_eval_reports_adaptive_figures_that_charlm_score_reproduces(reproduced, 
     assert set(adaptive) == {"network", "ngram", "local_ngram", "mixture", "fixed_mixture", "xz", "xz_utf16", "ppmd"}
     for name, figures in adaptive.items():
         settings = {"encoding", "order", "memory_mb"} if name == "ppmd" else set()
-        assert set(figures) == {"valid", "test"} | settings and figures["valid"] > 1 and figures["test"] > 1, name
+        assert set(figures) == {"valid", "test"} | settings, name
+        # A compressor counts whole bytes: on 120 characters of a repeated verse it may pay none.
+        lowest = 1 if name in ("xz", "xz_utf16", "ppmd") else 1 + 1e-9
+        assert figures["valid"] >= lowest and figures["test"] >= lowest, name
     # The validation part is read first from the trained state, so reading its first characters
     # alone gives its figures.
     valid = (reproduced.path / "data/processed/valid.txt").read_text(encoding="utf-8")

@@ -2,7 +2,9 @@
 while they read it, beside the static figures.
 
 The validation and test parts are read as one stream, validation first, so that the test part
-follows on from the text before it as it does in the corpus. Every character is scored before
+follows on from the text before it as it does in the corpus (on a large corpus each part may be
+cut to its first characters, evaluate.adaptive_max_chars: the test part then follows the
+validation part's first ones). Every character is scored before
 any model learns from it; the figures score the same characters as the static ones (each part
 after its first character).
 """
@@ -93,13 +95,15 @@ def first_characters(parts: dict, limit: int | None) -> dict:
     return {s: parts[s][:limit] for s in ("valid", "test")}
 
 
-def held_out_log_probs(models: AdaptiveModels, ids: dict, classes: dict) -> dict[str, dict[str, np.ndarray]]:
+def held_out_log_probs(models: AdaptiveModels, ids: dict, classes: dict,
+                       progress: Progress | Quiet = QUIET) -> dict[str, dict[str, np.ndarray]]:
     """Per model, the adaptive log-probabilities of the validation and test characters, the two
     parts read as one stream; plus "fixed_mixture" (network and n-gram, one weight fit on
     validation, as the static mixture). To bound the reading, pass the parts cut by
     `first_characters`: the test part then follows the validation part's first characters."""
     n_valid = len(ids["valid"])
-    stream = models.read(held_out_stream(ids["valid"], ids["test"]), held_out_stream(classes["valid"], classes["test"]))
+    stream = models.read(held_out_stream(ids["valid"], ids["test"]), held_out_stream(classes["valid"], classes["test"]),
+                         progress)
     scores = {name: split_scores(values, n_valid) for name, values in stream.items()}
     if n_valid > 1:
         weight = fit_weight(scores["network"]["valid"], scores["ngram"]["valid"])

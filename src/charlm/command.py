@@ -283,7 +283,8 @@ def _score(args) -> None:
 
         settings = AdaptiveSettings.from_params(evaluate, params.load("dynamic", args.params))
         adaptive = AdaptiveModels(models.network.model, vocab.unk_share, vocab.class_count,
-                                  load_array(f"{args.data}/train.npy", "vocab"), train_classes, settings)
+                                  load_array(f"{args.data}/train.npy", "vocab"), train_classes, settings,
+                                  counted=models.ngram)
         log_probs.update({f"adaptive {name}": values
                           for name, values in adaptive.read(*models.encode(text), progress).items()})
     write_line(f"{len(text) - 1:,} characters scored (each after the first), {vocab.class_count:,} classes")

@@ -21,10 +21,48 @@ from typing import Callable
 
 import numpy as np
 
+from charlm.errors import UserError
 from charlm.hashing import SEED, empty_windows, extend, next_windows, window_hashes
 
 _START = 1  # the code of "no character before this one"; characters are id + 2
 PROGRESS_EVERY = 4096  # characters between two calls of an adaptive reading's `advance`
+SCORE_CHUNK = 65_536  # positions scored at once by a static reading
+
+
+# What counting takes per train character when every n-gram is distinct (long n-grams nearly are):
+# 20 bytes per order kept, and while one order is counted the text's codes, the hashes of three
+# orders, the order's grams and histories and a sort's copies and indices.
+BYTES_PER_CHARACTER_AND_ORDER = 20
+BYTES_PER_CHARACTER_WHILE_COUNTING = 96
+
+
+def counting_bytes(train_length: int, orders: list[int]) -> int:
+    """The memory the counts of `train_length` characters may need, one model per order (an
+    estimate for the worst case: every n-gram distinct)."""
+    return train_length * (BYTES_PER_CHARACTER_AND_ORDER * sum(orders) + BYTES_PER_CHARACTER_WHILE_COUNTING)
+
+
+def check_counts_fit(train_length: int, orders: list[int], available: int | None) -> None:
+    """A UserError, before any counting, if the counts may need more than `available` bytes
+    (None: unknown, no check)."""
+    needed = counting_bytes(train_length, sorted(set(orders)))
+    if available is not None and needed > available:
+        raise UserError(f"the n-gram counts (order {', '.join(map(str, sorted(set(orders))))}) of {train_length:,} train "
+                        f"characters may need up to {needed / 1e9:.1f} GB and {available / 1e9:.1f} GB of memory is "
+                        f"available; lower evaluate.ngram_order and evaluate.adaptive_ngram_order, or keep fewer "
+                        f"characters with unzip.max_chars")
+
+
+def available_memory() -> int | None:
+    """The memory the system can give without swapping (Linux's MemAvailable), in bytes; None if unknown."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def _extended_codes(ids) -> np.ndarray:
@@ -76,9 +114,9 @@ class KneserNey:
         hashes = {0: empty_windows(len(codes))}
         hashes[1] = next_windows(hashes[0], codes)
         for n in range(1, order + 1):
+            hashes.pop(n - 2, None)  # before the next order is hashed: three orders live at a time
             if n < order:
                 hashes[n + 1] = next_windows(hashes[n], codes)
-            hashes.pop(n - 2, None)
             ends = np.arange(n, len(codes))  # windows of n characters, the start marker excluded
             grams, histories = hashes[n][ends], hashes[n - 1][ends - 1]
             if n == order:
@@ -196,9 +234,23 @@ class KneserNey:
         """`target_log_probs`, and with `with_contexts` also `longest_context` of each scored
         character's history as a [len(ids) - 1, 3] int array, taken before the character is counted."""
         if not adapt:
-            log_probs, contexts = self._score(np.asarray(ids), with_contexts)
+            log_probs, contexts = self._score_in_chunks(np.asarray(ids), with_contexts)
             return log_probs[1:], contexts[1:] if with_contexts else None
         return self._read_adapting(np.asarray(ids), with_contexts, advance)
+
+    def _score_in_chunks(self, ids: np.ndarray, with_contexts: bool):
+        """`_score` of a long text a chunk of SCORE_CHUNK positions at a time, each after the
+        order - 1 characters before it: a position's n-grams reach no further back, so the scores
+        are those of one call, while the columns (about 900 bytes a position at order 16) stay bounded."""
+        if len(ids) <= SCORE_CHUNK:
+            return self._score(ids, with_contexts)
+        reach = self.order - 1
+        parts = [self._score(ids[max(start - reach, 0):start + SCORE_CHUNK], with_contexts)
+                 for start in range(0, len(ids), SCORE_CHUNK)]
+        skip = [min(start, reach) for start in range(0, len(ids), SCORE_CHUNK)]
+        log_probs = np.concatenate([p[0][k:] for p, k in zip(parts, skip)])
+        contexts = np.concatenate([p[1][k:] for p, k in zip(parts, skip)])
+        return log_probs, contexts
 
     def _score(self, ids: np.ndarray, with_contexts: bool, only_last: bool = False):
         """Scores of every position of `ids` as a document (position 0 included, from no history),
