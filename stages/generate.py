@@ -43,14 +43,17 @@ def main() -> None:
     continuations = {"sampled": [t[len(prefix):] for prefix, texts in zip(p.prefixes, measured) for t in texts],
                      "greedy": [t[len(prefix):] for prefix, (t,) in zip(p.prefixes, continue_prefixes(
                          generator, p.prefixes, p.quality_length, reader=prefix_reader))],
-                     "held_out": held_out_pieces(valid_text, p.quality_length)}
+                     # At most as many pieces as sampled continuations, spread over the part: what
+                     # measuring them costs does not grow with the corpus.
+                     "held_out": held_out_pieces(valid_text, p.quality_length, len(p.prefixes) * p.quality_samples)}
     copies = CopyDetector(train_text)
     quality = {name: figures(texts, copies) for name, texts in continuations.items() if texts}
     quality["settings"] = {"length": p.quality_length, "samples_per_prefix": p.quality_samples,
                            "prefixes": len(p.prefixes), "temperature": p.temperature, "top_k": p.top_k,
                            "top_p": p.top_p, "min_p": p.min_p, "repetition_penalty": p.repetition_penalty,
                            "repetition_window": p.repetition_window,
-                           "held_out": "the validation part in consecutive pieces"}
+                           "held_out": "the validation part in consecutive pieces; at most as many as sampled "
+                                       "continuations, spread evenly over it"}
     write_json(QUALITY_PATH, quality)
 
     adaptive = " Each prefix is read adaptively first (generate.adaptive)." if p.adaptive else ""

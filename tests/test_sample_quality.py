@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from charlm.sample_quality import CopyDetector, distinct, figures, held_out_pieces, loops, top_share
@@ -39,3 +40,25 @@ def test_figures_of_real_pieces(tmp_path):
     assert result["longest_copy_max"] == 10 and result["copied_8gram_share"] == 1.0
     assert result["unk"] == 0 and result["pieces"] == len(pieces)
     assert figures(["ab<unk>c"], CopyDetector("xyz"))["unk"] == 1
+
+
+def test_held_out_pieces_beyond_a_most_are_spread_over_the_text():
+    text = "".join(chr(ord("a") + i) * 3 for i in range(10))  # aaabbb...jjj: 10 pieces of 3
+    assert held_out_pieces(text, 3) == held_out_pieces(text, 3, most=10) == [c * 3 for c in "abcdefghij"]
+    assert held_out_pieces(text, 3, most=4) == ["aaa", "ccc", "fff", "hhh"]
+    assert held_out_pieces(text + "kk", 3, most=1) == ["aaa"] and held_out_pieces("ab", 3) == []
+
+
+def test_longest_spans_equal_a_search_of_every_span():
+    rng = np.random.default_rng(5)
+    train = "".join(rng.choice(list("abcd"), 300))
+    texts = ["".join(rng.choice(list("abcde"), n)) for n in (0, 1, 5, 7, 8, 9, 30, 60)] + [train[40:90], train]
+    longest, share = CopyDetector(train).longest_spans(texts)
+
+    def occurs(span):
+        return span in train
+    assert longest == [max((j - i for i in range(len(t)) for j in range(i + 1, len(t) + 1) if occurs(t[i:j])), default=0)
+                       for t in texts]
+    eights = [t[i:i + 8] for t in texts for i in range(len(t) - 7)]
+    assert share == pytest.approx(sum(map(occurs, eights)) / len(eights))
+    assert CopyDetector("").longest_spans(["abc"]) == ([0], 0.0) and CopyDetector("ab").longest_spans([]) == ([], 0.0)

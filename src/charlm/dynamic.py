@@ -25,8 +25,9 @@ from charlm.vocab import share_unk
 
 RMS_STREAMS = 32     # the train part is read as this many parallel streams of RMS_WINDOW-character
 RMS_WINDOW = 50      # windows to measure gradients: only their relative size matters, and longer is faster
-RMS_MAX_CHARS = 200_000  # a bounded sample of the train part (streams spread over it), so the cost of
-                         # measuring does not grow with the corpus; a shorter train part is read whole
+RMS_MAX_CHARS = 64_000   # a bounded sample of the train part (streams spread over it), so the cost of
+                         # measuring does not grow with the corpus: about what the lyrics' train part
+                         # costs, which (56,954 characters) is read whole
 # Segments per compiled call of a reading: a long text is read in several calls (each compiled
 # shape once), so that its progress can be told and a call never grows with the text.
 CHUNK_SEGMENTS = 2048

@@ -1,15 +1,15 @@
 """How generated text reads, measured against real held-out text cut into pieces of the same
 length: repetition within a piece (distinct-1 and distinct-2, the share of the most frequent
 characters, loops) and copying from the train part (the longest span found there, the share of
-8-grams found there), plus any `<unk>` emitted. NumPy only: copy detection uses sets of hashed
-n-grams of the train part (charlm.hashing), one sort per span length, not a scan per sample.
+8-grams found there), plus any `<unk>` emitted. NumPy only: copy detection compares hashed
+windows of the texts with those of the train part (charlm.hashing), not a scan per sample.
 """
 
 import re
 
 import numpy as np
 
-from charlm.hashing import empty_windows, next_windows
+from charlm.hashing import empty_windows, extend
 from charlm.vocab import UNK
 
 TOP_CHARACTERS = 8
@@ -42,7 +42,15 @@ def top_share(texts: list[str], top: int = TOP_CHARACTERS) -> float:
 
 
 class CopyDetector:
-    """Which spans of a text also occur in the train part, by hashed windows of each length."""
+    """Which spans of a text also occur in the train part, by hashed windows of each length.
+
+    Windows are followed from their start, one character longer at a time, and a train position
+    stays in play only while its window still equals some window of the texts: a span of length
+    L + 1 occurs in the train part only where its first L characters do. Every window of the texts
+    is kept up to COPY_NGRAM characters (for the share of copied COPY_NGRAM-grams), so the train
+    positions thin out over the first lengths; after those only a few are left, and the cost no
+    longer grows with the length of the copies (one pass and one sort of the train part per
+    length before)."""
 
     def __init__(self, train_text: str):
         self._codes = _codes(train_text)
@@ -51,35 +59,39 @@ class CopyDetector:
         """Per text, the length of its longest span that occurs in the train part; and over all
         texts, the share of their COPY_NGRAM-grams that occur there."""
         codes = [_codes(text) for text in texts]
-        train = empty_windows(len(self._codes))
-        windows = [empty_windows(len(c)) for c in codes]
+        lengths = np.array([len(c) for c in codes], dtype=np.int64)
+        joined = np.concatenate(codes + [np.zeros(0, np.uint64)])
+        # A window starts at every position of the texts joined; `owner` is its text, and
+        # `ends` where that text stops: a window that would run past it is gone.
+        owner = np.repeat(np.arange(len(codes)), lengths)
+        ends = np.repeat(np.cumsum(lengths), lengths)
+        starts = np.arange(len(joined))
+        windows = empty_windows(len(joined))
+        train_starts = np.arange(len(self._codes))
+        train_windows = empty_windows(len(self._codes))
         longest, copied_share = [0] * len(texts), 0.0
-        alive = set(range(len(texts)))
         length = 0
-        while alive or length < COPY_NGRAM:
+        while len(starts) and (len(train_starts) or length < COPY_NGRAM):
             length += 1
-            if length > max((len(c) for c in codes), default=0):
-                break
-            train = next_windows(train, self._codes)
-            known = np.unique(train[length - 1:])
-            hits_at_8 = total_at_8 = 0
-            for i, c in enumerate(codes):
-                windows[i] = next_windows(windows[i], c)
-                if len(c) < length:
-                    alive.discard(i)
-                    continue
-                queries = windows[i][length - 1:]
-                index = np.minimum(np.searchsorted(known, queries), len(known) - 1)
-                found = known[index] == queries if len(known) else np.zeros(len(queries), bool)
-                if length == COPY_NGRAM:
-                    hits_at_8, total_at_8 = hits_at_8 + int(found.sum()), total_at_8 + len(found)
-                if i in alive:
-                    if found.any():
-                        longest[i] = length
-                    else:
-                        alive.discard(i)
+            fits = starts + length <= ends[starts]
+            starts, windows = starts[fits], extend(windows[fits], joined[starts[fits] + length - 1])
+            fits = train_starts + length <= len(self._codes)
+            train_starts = train_starts[fits]
+            train_windows = extend(train_windows[fits], self._codes[train_starts + length - 1])
+            wanted = np.unique(windows)
+            index = np.minimum(np.searchsorted(wanted, train_windows), max(len(wanted) - 1, 0))
+            in_texts = wanted[index] == train_windows if len(wanted) else np.zeros(len(train_windows), bool)
+            train_starts, train_windows = train_starts[in_texts], train_windows[in_texts]
+            seen = np.zeros(len(wanted), bool)
+            seen[index[in_texts]] = True
+            found = seen[np.searchsorted(wanted, windows)] if len(wanted) else np.zeros(0, bool)
+            for i in np.unique(owner[starts[found]]):
+                longest[i] = length
             if length == COPY_NGRAM:
-                copied_share = hits_at_8 / total_at_8 if total_at_8 else 0.0
+                copied_share = float(found.mean()) if len(found) else 0.0
+            if not found.any() and length >= COPY_NGRAM:
+                break
+            starts, windows = starts[found | (length < COPY_NGRAM)], windows[found | (length < COPY_NGRAM)]
         return longest, copied_share
 
 
@@ -99,6 +111,10 @@ def figures(texts: list[str], copies: CopyDetector) -> dict:
     }
 
 
-def held_out_pieces(text: str, length: int) -> list[str]:
-    """`text` cut into consecutive pieces of `length` characters (the rest dropped)."""
-    return [text[i:i + length] for i in range(0, len(text) - length + 1, length)]
+def held_out_pieces(text: str, length: int, most: int | None = None) -> list[str]:
+    """`text` cut into consecutive pieces of `length` characters (the rest dropped); of more than
+    `most` pieces, `most` spread evenly over the text, so that measuring them costs the same
+    however long the text."""
+    count = (len(text) - length) // length + 1 if len(text) >= length else 0
+    chosen = range(count) if most is None or count <= most else (i * count // most for i in range(most))
+    return [text[i * length:(i + 1) * length] for i in chosen]
