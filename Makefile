@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Stages run `python`, so the venv goes first on PATH for dvc and everything it starts.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup pull repro test bench clean
+.PHONY: setup pull repro test bench bench-scale clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ test: setup
 bench: setup
 	python benchmarks/run.py
 	python benchmarks/distributed.py
+
+# Every stage on real corpora of growing size (Debian packages' text; about an hour on 2 cores).
+bench-scale: setup pull
+	python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV)

@@ -58,3 +58,20 @@ def test_training_step_levers_run(monkeypatch, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 7
     assert all(re.search(r"  [\d,]+ chars/s$", line) and not line.endswith(" 0 chars/s") for line in lines)
+
+
+def test_the_scale_benchmark_reads_trainings_lines_and_fits_growth_exponents(capsys):
+    from charlm.training import log_epoch, log_progress
+
+    scale = load_script("scale")
+    for epoch, speed in ((1, 900.0), (2, 1000.0), (3, 1100.0)):
+        log_progress(epoch, 3, 200, 800, 50.0, speed * 2)
+        log_progress(epoch, 3, 400, 800, 50.0, speed * 3)
+        log_epoch({"epoch": epoch, "train_perplexity": 40.0, "valid_perplexity": 60.0}, 3, 12.5, speed)
+    assert scale.training_speeds(capsys.readouterr().err) == {"chars_per_second": 1050, "part_chars_per_second": 2700}
+    # Seconds that grow with the square of the size; train's per epoch (3 epochs, then 1).
+    rows = [{"characters": n, "epochs": epochs, "stages": {s: {"seconds": n * n * (epochs if s == "train" else 1),
+                                                               "peak_mb": 100} for s in scale.STAGES}}
+            for n, epochs in ((1000, 3), (10_000, 1))]
+    (grown,) = scale.growth(rows)
+    assert grown["seconds"] == dict.fromkeys(scale.STAGES, 2.0) and grown["peak_mb"] == dict.fromkeys(scale.STAGES, 0.0)
