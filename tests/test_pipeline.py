@@ -118,11 +118,13 @@ def test_the_long_test_prefix_is_continued_statically_and_adaptively_as_the_comm
     # The stage's sampler, the default run's, is the command's default; seed 0 (the tiny params).
     out = reproduced.charlm("generate", prefix, "--seed", "0", "--length", "10").stdout
     assert out == prefix + continuation["sampled, static"] + "\n"
-    # Read adaptively, the prefix continues as the stage's; and reading it leaves the next prefix as
-    # reading that one alone would (the weights are restored).
-    both = reproduced.charlm("generate", prefix, "分开", "--greedy", "--length", "10", "--adaptive").stdout.splitlines()
-    assert both[0] == prefix + continuation["greedy, adaptive"]
-    assert both[1] == reproduced.charlm("generate", "分开", "--greedy", "--length", "10", "--adaptive").stdout.strip()
+    # Read adaptively, the prefix continues as the stage's; and reading a prefix leaves the next one
+    # as the trained weights would read it (they are restored): read again after 分开, the long
+    # prefix continues as it did first.
+    lines = reproduced.charlm("generate", prefix, "分开", prefix, "--greedy", "--length", "10",
+                              "--adaptive").stdout.splitlines()
+    assert lines[0] == prefix + continuation["greedy, adaptive"] == lines[2]
+    assert lines[1].startswith("分开") and len(lines[1]) == 12
 
 
 def _test_part(repo) -> str:
