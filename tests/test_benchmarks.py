@@ -70,8 +70,12 @@ def test_the_scale_benchmark_reads_trainings_lines_and_fits_growth_exponents(cap
         log_epoch({"epoch": epoch, "train_perplexity": 40.0, "valid_perplexity": 60.0}, 3, 12.5, speed)
     assert scale.training_speeds(capsys.readouterr().err) == {"chars_per_second": 1050, "part_chars_per_second": 2700}
     # Seconds that grow with the square of the size; train's per epoch (3 epochs, then 1).
-    rows = [{"characters": n, "epochs": epochs, "stages": {s: {"seconds": n * n * (epochs if s == "train" else 1),
-                                                               "peak_mb": 100} for s in scale.STAGES}}
+    rows = [{"size": n, "characters": n, "epochs": epochs,
+             "stages": {s: {"seconds": n * n * (epochs if s == "train" else 1), "peak_mb": 100, "chars_per_second": 50}
+                        for s in scale.STAGES}}
             for n, epochs in ((1000, 3), (10_000, 1))]
     (grown,) = scale.growth(rows)
     assert grown["seconds"] == dict.fromkeys(scale.STAGES, 2.0) and grown["peak_mb"] == dict.fromkeys(scale.STAGES, 0.0)
+    lines = scale.table({"rows": rows, "growth": [grown]}).splitlines()
+    assert lines[0] == "| stage | 0.001 M: s / peak MB | 0.01 M: s / peak MB | growth exponent, time / memory |"
+    assert lines[2 + scale.STAGES.index("train")] == "| train | 3,000,000 / 100 | 100,000,000 / 100 | 2.0 / 0.0 |"
