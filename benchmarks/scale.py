@@ -9,10 +9,10 @@ every smaller one; the default lyrics are the first row.
 Each stage script runs in a scratch copy of this checkout's code (stages/, src/), with the default
 params except: `train.patience` 0, and `train.epochs` 1 with `train.checkpoint_windows` 200 on a
 large corpus (one epoch is what grows with the text; a checkpoint every 224,000 characters), 3 on
-the lyrics (the first epoch compiles; the speed is the median of the others). Recorded per stage: wall seconds and peak memory (the
-maximum resident set size of the stage's process, from wait4), and between two sizes the growth
-exponent log(cost ratio) / log(size ratio). Writes benchmarks/scale.json; `--sizes` picks sizes,
-and the rows of other sizes are kept from the file.
+the lyrics (the first epoch compiles; the speed is the median of the others). Recorded per stage:
+wall seconds and peak memory (the maximum resident set size of the stage's process, from wait4),
+and between two sizes the growth exponent log(cost ratio) / log(size ratio). Writes
+benchmarks/scale.json; `--sizes` picks sizes, and the rows of other sizes are kept from the file.
 
     python benchmarks/scale.py                       # 64k (the lyrics), 1 M and 10 M characters
     python benchmarks/scale.py --sizes 1000000       # one size
@@ -144,13 +144,14 @@ def speed_by_size(processed: Path, small: int, parts: int, rounds: int) -> dict:
     CHECKPOINT_WINDOWS windows each (the first, which compiles, not counted), the two sizes in
     turn `rounds` times, in one process. Any cost from the size itself shows in the ratio; the
     vocabulary, which differs between corpora, cannot."""
+    import numpy as np
+
     sys.path.insert(0, str(ROOT / "src"))  # this checkout's library
     from charlm import params
     from charlm.model import ModelConfig, build_model
     from charlm.tf_runtime import make_deterministic
     from charlm.training import train
     from charlm.vocab import read_vocabulary
-    import numpy as np
 
     defaults = params.load("train", ROOT / "params.yaml")
     p = dataclasses.replace(defaults, epochs=1, patience=0, checkpoint_windows=CHECKPOINT_WINDOWS)
