@@ -32,7 +32,7 @@ from sampling_sweep import LENGTH, SAMPLES, SEED, Measuring, verdict  # noqa: E4
 from charlm.generation import choose, read_prefix  # noqa: E402
 from charlm.ngram import KneserNey  # noqa: E402
 from charlm.params import SAMPLER_DEFAULTS  # noqa: E402
-from charlm.tf_runtime import tf  # noqa: E402
+from charlm.tf_runtime import graph_function, tf  # noqa: E402
 
 WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.55)  # of the network; evaluate fits 0.46 on validation perplexity
 
@@ -66,7 +66,7 @@ def main() -> None:
     sampler = {key: params["generate"][key] for key in SAMPLER_DEFAULTS}
     measuring = Measuring.from_checkout()
     generator, prefixes, real = measuring.generator, measuring.prefixes, measuring.real
-    step = tf.function(generator.model.step)  # traced once for every prefix and weight
+    step = graph_function(generator.model.step)  # traced once for every prefix and weight
     # Over the network's own ids, so that both models name the same characters.
     mixed = KneserNey(np.load(ROOT / "data/processed/train.npy"), generator.vocab.size,
                       params["evaluate"]["ngram_order"], params["evaluate"]["ngram_discount"])

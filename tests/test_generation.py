@@ -4,7 +4,7 @@ import pytest
 from charlm import generation
 from charlm.generation import SIGNATURE, Controls, Generator, choose, next_character_probabilities
 from charlm.model import ModelConfig, build_model
-from charlm.tf_runtime import make_deterministic, tf
+from charlm.tf_runtime import graph_function, make_deterministic, tf
 from charlm.vocab import UNK, UNK_ID, build_vocabulary
 from conftest import VERSE
 
@@ -96,7 +96,7 @@ def test_xla_top_k_cut_off_equals_top_k_with_ties_and_minus_infinity():
     rows[:, :3] = -np.inf
     rows[1, 10:20] = 2.5   # ties at the cut-off
     rows[2] = -rows[2]
-    cut_off = tf.function(lambda x, k: generation._at_least_kth_largest(x, k), jit_compile=True)
+    cut_off = graph_function(lambda x, k: generation._at_least_kth_largest(x, k), jit_compile=True)
     for k in [1, 2, 5, 10, 15, 46]:
         expected = rows >= tf.math.top_k(rows, k).values[:, -1:].numpy()
         np.testing.assert_array_equal(cut_off(tf.constant(rows), tf.constant(k)).numpy(), expected)
@@ -104,7 +104,7 @@ def test_xla_top_k_cut_off_equals_top_k_with_ties_and_minus_infinity():
 
 def test_xla_draws_follow_temperature_and_top_k():
     logits = tf.constant([[5.0, 0.0, 1.0, 2.0, 3.0]] * 4000)
-    compiled = tf.function(lambda t, k: choose(logits, t, k, tf.constant([1, 2], tf.int64), xla=True), jit_compile=True)
+    compiled = graph_function(lambda t, k: choose(logits, t, k, tf.constant([1, 2], tf.int64), xla=True), jit_compile=True)
     def draws(temperature, top_k):
         return np.bincount(compiled(tf.constant(temperature), tf.constant(top_k)), minlength=5) / 4000
     assert draws(0.0, 0).tolist() == [0, 0, 0, 0, 1]
@@ -119,7 +119,7 @@ def test_a_saved_model_signature_wraps_the_compiled_loop(tmp_path):
     gen, model, vocab = generator()
     module = tf.Module()
     module.weights = [w.value for w in model.weights]  # the tf.Variables; a Keras model is saved otherwise
-    module.generate = tf.function(lambda *args: generation.continuation_ids(model, *args), input_signature=SIGNATURE)
+    module.generate = graph_function(lambda *args: generation.continuation_ids(model, *args), input_signature=SIGNATURE)
     tf.saved_model.save(module, str(tmp_path / "exported"))
     loaded = tf.saved_model.load(str(tmp_path / "exported"))
     args = (tf.constant(vocab.encode("分开")), tf.constant(12), tf.constant(0.0), tf.constant(0), tf.constant(0, tf.int64),
@@ -129,7 +129,7 @@ def test_a_saved_model_signature_wraps_the_compiled_loop(tmp_path):
 
 @pytest.mark.parametrize("xla", [True, False])
 def test_boundary_draws_never_pick_an_id_of_weight_zero(xla):
-    invert = tf.function(generation.invert_cumulative, jit_compile=xla)
+    invert = graph_function(generation.invert_cumulative, jit_compile=xla)
     # id 0 (<unk>, masked out) and ids cut off by top-k carry weight 0, at the start, inside and at the end.
     weights = tf.constant([[0.0, 0.0, 1.0, 0.0, 2.0, 0.0]] * 6)
     below_one = float(np.nextafter(np.float32(1), np.float32(0)))
@@ -143,11 +143,11 @@ def test_boundary_draws_never_pick_an_id_of_weight_zero(xla):
 def test_the_draw_of_exactly_zero_seen_in_the_wild_does_not_emit_unk():
     # Under XLA, the ThreeFry uniform of seed (61, 1814) is exactly 0.0 in row 30 of 64: the draw
     # that once made `charlm generate 分开 --num-samples 64 --length 1815 --seed 61` end in <unk>.
-    draw = tf.function(lambda seed: tf.random.stateless_uniform([64, 1], seed, alg="threefry"), jit_compile=True)
+    draw = graph_function(lambda seed: tf.random.stateless_uniform([64, 1], seed, alg="threefry"), jit_compile=True)
     seed = tf.constant([61, 1814], tf.int64)
     assert draw(seed).numpy()[30, 0] == 0.0
     logits = tf.constant(np.random.default_rng(0).normal(size=(64, 50)), tf.float32)
-    chosen = tf.function(lambda: choose(logits, tf.constant(0.8), tf.constant(10), seed, xla=True), jit_compile=True)()
+    chosen = graph_function(lambda: choose(logits, tf.constant(0.8), tf.constant(10), seed, xla=True), jit_compile=True)()
     assert UNK_ID not in chosen.numpy().tolist()
     top_ten = tf.math.top_k(logits[30, 1:], 10).indices.numpy() + 1
     assert chosen.numpy()[30] in top_ten
@@ -223,7 +223,7 @@ def test_draws_follow_top_p_and_min_p(xla):
     # After <unk> (id 0) is masked out, the probabilities of ids 1-4 are about .032 .087 .237 .644.
     logits = tf.constant([[5.0, 0.0, 1.0, 2.0, 3.0]] * 4000)
     seed = tf.constant([1, 2], tf.int64)
-    draw = tf.function(lambda top_p, min_p: choose(logits, tf.constant(1.0), tf.constant(0), seed, xla, top_p, min_p),
+    draw = graph_function(lambda top_p, min_p: choose(logits, tf.constant(1.0), tf.constant(0), seed, xla, top_p, min_p),
                        jit_compile=xla)
     p = np.exp([0.0, 1.0, 2.0, 3.0]) / np.exp([0.0, 1.0, 2.0, 3.0]).sum()
 
@@ -252,7 +252,7 @@ def test_both_nucleus_masks_equal_the_definition_with_ties_and_cut_off_ids():
     rows[2, 10:20] = rows[2].max()         # ties at the top
     rows[3, 30:40] = np.float32(0.5)       # ties inside
     weights = np.exp(rows - rows.max(axis=1, keepdims=True))
-    by_bisection = tf.function(generation._nucleus_by_bisection, jit_compile=True)
+    by_bisection = graph_function(generation._nucleus_by_bisection, jit_compile=True)
     for top_p in [1e-6, 0.1, 0.5, 0.9, 0.99, 1.0]:
         expected = np.zeros_like(weights, bool)
         for r, row in enumerate(weights.astype(np.float64)):
@@ -269,7 +269,7 @@ def test_both_nucleus_masks_equal_the_definition_with_ties_and_cut_off_ids():
 def test_a_repetition_penalty_raises_a_repeated_characters_probability_to_its_power(xla):
     logits = tf.constant([[5.0, 0.0, 1.0, 2.0, 3.0]] * 4000)
     counts = tf.constant([[0, 0, 0, 0, 2]] * 4000)  # id 4, the most probable, is in the window (twice)
-    draw = tf.function(lambda temperature, penalty: choose(
+    draw = graph_function(lambda temperature, penalty: choose(
         logits, temperature, tf.constant(0), tf.constant([1, 2], tf.int64), xla, None, None, penalty, counts),
         jit_compile=xla)
     p = np.exp([0.0, 1.0, 2.0, 3.0]) / np.exp([0.0, 1.0, 2.0, 3.0]).sum()

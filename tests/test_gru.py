@@ -4,7 +4,7 @@ of the same loop (with recurrent dropout, which Keras applies differently)."""
 import numpy as np
 
 from charlm.gru import GRU, gru_loop
-from charlm.tf_runtime import keras, tf
+from charlm.tf_runtime import graph_function, keras, tf
 
 BATCH, TIME, INPUT, UNITS = 3, 7, 5, 4
 
@@ -94,7 +94,7 @@ def test_recurrent_dropout_acts_only_while_training():
 
 def test_compiles_with_xla_and_runs_any_length():
     layer = GRU(UNITS)
-    step = tf.function(lambda x, h: layer(x, initial_state=[h]), jit_compile=True)
+    step = graph_function(lambda x, h: layer(x, initial_state=[h]), jit_compile=True)
     for time in (1, 9):
         outputs, last = step(tf.ones((2, time, INPUT)), tf.zeros((2, UNITS)))
         assert outputs.shape == (2, time, UNITS)

@@ -225,7 +225,7 @@ def epoch_runner(strategy, model, optimizer, loss_fn, batch_size: int):
     One call per window (compiled per replica where XLA allows): a whole epoch in one call, as
     on one device, would need the gradients' all-reduce inside the replica's compiled loop.
     """
-    from charlm.tf_runtime import tf
+    from charlm.tf_runtime import graph_function, tf
 
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
@@ -237,14 +237,14 @@ def epoch_runner(strategy, model, optimizer, loss_fn, batch_size: int):
 
     # Keras scales a loss computed in a replica by 1 / replicas, so the gradients add up to the
     # gradient of the global mean.
-    @tf.function(jit_compile=replica_step_compiles(strategy))
+    @graph_function(jit_compile=replica_step_compiles(strategy))
     def replica_gradients(inputs, targets, states):
         with tf.GradientTape() as tape:
             logits, states = model(inputs, states, training=True)
             loss = loss_fn(targets, logits)
         return loss, tape.gradient(loss, model.trainable_variables), states
 
-    @tf.function
+    @graph_function
     def window_step(inputs, targets, step, states):
         loss, gradients, states = strategy.run(
             lambda x, y, s: replica_gradients(x[step], y[step], s), (inputs, targets, states))

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from charlm.tf_runtime import tf
+from charlm.tf_runtime import graph_function, tf
 from charlm.vocab import share_unk
 
 RMS_STREAMS = 32     # the train part is read as this many parallel streams of RMS_WINDOW-character
@@ -42,7 +42,7 @@ class DynamicEvaluator:
         self.lr, self.decay, self.softening = lr, decay, softening
         self.variables = model.trainable_variables
         self.rms = None  # measured on the train part by `measure_gradients`
-        self._read = tf.function(self._read_eager, jit_compile=True)
+        self._read = graph_function(self._read_eager, jit_compile=True)
 
     def _segment_loss(self, inputs, targets, mask, states):
         logits, states = self.model(inputs, states, training=False)
@@ -64,7 +64,7 @@ class DynamicEvaluator:
         window = min(RMS_WINDOW, len(train_ids) - 1)
         streams = min(RMS_STREAMS, max(1, (len(train_ids) - 1) // window))
         inputs, targets = _as_windows(train_ids, streams, window, max_windows=max(1, max_chars // (streams * window)))
-        squares = tf.function(self._squared_gradients, jit_compile=True)(inputs, targets)
+        squares = graph_function(self._squared_gradients, jit_compile=True)(inputs, targets)
         rms = [tf.sqrt(s) for s in squares]
         mean = tf.add_n([tf.reduce_sum(r) for r in rms]) / sum(int(tf.size(r)) for r in rms)
         self.rms = [r / mean for r in rms]

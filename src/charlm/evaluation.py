@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from charlm.tf_runtime import tf
+from charlm.tf_runtime import graph_function, tf
 from charlm.vocab import share_unk
 
 SCORE_WINDOW = 256  # characters per compiled call; only speed depends on it, never the result
@@ -22,7 +22,7 @@ class Scorer:
     def __init__(self, model, unk_share: int):
         self.model = model
         self.unk_share = unk_share
-        self._score_window = tf.function(self._score_window_eager, jit_compile=True)
+        self._score_window = graph_function(self._score_window_eager, jit_compile=True)
 
     def _score_window_eager(self, inputs, targets, states):
         logits, states = self.model(inputs, states, training=False)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from charlm.generation import CONTROLS_SIGNATURE, SIGNATURE, continuation_ids, next_character_probabilities
 from charlm.io import atomic_folder, cannot_write
-from charlm.tf_runtime import tf
+from charlm.tf_runtime import graph_function, tf
 from charlm.vocab import UNK_ID, Vocabulary
 
 PREFIX = tf.TensorSpec([], tf.string, name="prefix")
@@ -42,9 +42,9 @@ class ExportedModel(tf.Module):
         self.tokens = tf.constant(vocab.tokens)
         self.ids = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(self.tokens, tf.range(vocab.size, dtype=tf.int32)), default_value=UNK_ID)
-        self.continue_text = tf.function(self._continue_text, input_signature=CONTINUE_SIGNATURE)
-        self.sample = tf.function(self._continue_text, input_signature=SAMPLE_SIGNATURE)
-        self.next_character = tf.function(self._next_character, input_signature=(PREFIX,))
+        self.continue_text = graph_function(self._continue_text, input_signature=CONTINUE_SIGNATURE)
+        self.sample = graph_function(self._continue_text, input_signature=SAMPLE_SIGNATURE)
+        self.next_character = graph_function(self._next_character, input_signature=(PREFIX,))
 
     def _prefix_ids(self, prefix):
         # charlm.generation checks the prefix's length (1 to 1,000 characters), as it does length,

@@ -39,7 +39,7 @@ import numpy as np
 
 from charlm.params import (MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH, MAX_REPETITION_PENALTY, MAX_REPETITION_WINDOW,
                            MAX_SAMPLES, NEUTRAL_CONTROLS)
-from charlm.tf_runtime import tf
+from charlm.tf_runtime import graph_function, tf
 from charlm.vocab import UNK_ID, Vocabulary
 
 SIGNATURE = (
@@ -221,7 +221,7 @@ def _compiled_loops(model):
                 lambda step, *_: step < first_step + length, next_character, start)
             recent, counts = window if with_controls else (recent, counts)
             return tf.transpose(chosen.stack()), logits, states, recent, counts
-        return tf.function(loop, jit_compile=xla)
+        return graph_function(loop, jit_compile=xla)
 
     if model not in _LOOPS:
         _LOOPS[model] = {(xla, controls): loop_function(xla, controls) for xla in (True, False)
@@ -406,12 +406,11 @@ class Generator:
     def __init__(self, model, vocab: Vocabulary, jit_compile: bool = True):
         self.model, self.vocab, self.jit_compile = model, vocab, jit_compile
         # Without the controls and with them: each traces and compiles only when first called.
-        self.continuation_ids = tf.function(functools.partial(continuation_ids, model, xla=jit_compile),
-                                            input_signature=SIGNATURE)
-        self.continuation_ids_with_controls = tf.function(functools.partial(continuation_ids, model, xla=jit_compile),
-                                                          input_signature=SIGNATURE + CONTROLS_SIGNATURE)
-        self._start = tf.function(functools.partial(start_continuation, model),
-                                  input_signature=SIGNATURE + CONTROLS_SIGNATURE)
+        loop = functools.partial(continuation_ids, model, xla=jit_compile)
+        self.continuation_ids = graph_function(loop, input_signature=SIGNATURE)
+        self.continuation_ids_with_controls = graph_function(loop, input_signature=SIGNATURE + CONTROLS_SIGNATURE)
+        self._start = graph_function(functools.partial(start_continuation, model),
+                                     input_signature=SIGNATURE + CONTROLS_SIGNATURE)
 
     def unknown_characters(self, prefix: str) -> list[str]:
         known = set(self.vocab.tokens)

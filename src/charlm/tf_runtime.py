@@ -1,5 +1,6 @@
 """Import TensorFlow and Keras once, quietly, and make every run deterministic."""
 
+import functools
 import os
 
 
@@ -27,10 +28,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras, tf = _import_quietly()
 
 
+# Every TensorFlow function of the project is traced without AutoGraph: its loops and conditions
+# are written as tf.while_loop and tf.cond already, and AutoGraph's rewriting of the Python source
+# was the larger part of tracing (a generate stage of the tests' tiny pipeline: about 9.5 -> 7.5 CPU-s).
+# A Python condition on a tensor fails loudly at tracing instead of being converted.
+graph_function = functools.partial(tf.function, autograph=False)
+
+
 def make_deterministic(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow, and make TensorFlow ops bit-reproducible."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
 
-__all__ = ["keras", "tf", "make_deterministic"]
+__all__ = ["keras", "tf", "graph_function", "make_deterministic"]

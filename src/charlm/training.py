@@ -19,7 +19,7 @@ from charlm.errors import UserError
 from charlm.evaluation import Scorer, perplexity
 from charlm.model import get_weights
 from charlm.params import TrainParams
-from charlm.tf_runtime import keras, tf
+from charlm.tf_runtime import graph_function, keras, tf
 from charlm.vocab import UNK_ID
 
 
@@ -115,7 +115,7 @@ def single_device_epoch(model, optimizer, loss_fn, batch_size: int):
     # The windows are one compiled call (a loop over them inside XLA), so no Python runs between
     # windows. Every epoch has the same window count, so it compiles once (twice with a shorter
     # last part when train.checkpoint_windows splits the epoch).
-    @tf.function(jit_compile=True)
+    @graph_function(jit_compile=True)
     def train_windows(inputs, targets, states):
         def next_window(step, states, losses):
             loss, states = train_step(inputs[step], targets[step], states)
