@@ -1,6 +1,7 @@
 """Import TensorFlow and Keras once, quietly, and make every run deterministic."""
 
 import functools
+import gc
 import os
 
 
@@ -26,6 +27,11 @@ def _import_quietly():
 # generation loop falls back to Eigen, which is a note, not an error (real failures still raise).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras, tf = _import_quietly()
+# Importing TensorFlow leaves about 270,000 long-lived Python objects. Frozen, they are left out of
+# the cyclic collector's full passes, which tracing a function triggers many times, and out of the
+# collection at exit (about half a CPU-second per process: evaluate in the tests' tiny pipeline
+# 5.3-6.7 -> 3.8-4.9 CPU-s).
+gc.freeze()
 
 
 # Every TensorFlow function of the project is traced without AutoGraph: its loops and conditions
