@@ -103,24 +103,16 @@ def _run_folder(tmp_path_factory) -> Path:
     return shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
 
 
-XLA_CACHE = "xla_cache"
-
-
-def _xla_cache_flags(folder: Path, read_only: bool) -> str:
-    flags = f"--tf_xla_persistent_cache_directory={folder}"
-    return flags + (" --tf_xla_persistent_cache_read_only=true" if read_only else "")
-
-
 @pytest.fixture(scope="session", autouse=True)
 def compiled_once(tmp_path_factory):
-    """TensorFlow processes the tests start load XLA's compiled programs from a cache on disk, which
-    the build of the tiny pipeline fills: most tests run its stages again on the same shapes, and
-    XLA compiling them anew was half of a generate stage's time (22.9 -> 11.6 CPU-s). A program is loaded
-    only if its HLO matches exactly what it was compiled from, so outputs are the same bytes (the
-    forced rerun in tests/test_dvc_contract.py compares a loaded run with the compiled one). The
-    cache is read only: the tiny pipeline's build writes to a folder of its own, renamed into
-    place when complete, so that no process ever reads a half-written entry."""
-    os.environ["TF_XLA_FLAGS"] = _xla_cache_flags(_run_folder(tmp_path_factory) / XLA_CACHE, read_only=True)
+    """TensorFlow processes the tests start share one cache of XLA's compiled programs on disk:
+    most tests run the tiny pipeline's stages and commands again on the same shapes, and XLA
+    compiling them anew was half of a generate stage's time (22.9 -> 11.6 CPU-s). A program is
+    loaded only if its HLO matches exactly what it was compiled from, so outputs are the same bytes
+    (tests/test_dvc_contract.py reruns every stage, loading what the first run compiled, and
+    compares). TensorFlow writes each entry to a file of its own and renames it into place, so
+    processes writing at once never leave a half-written entry for another to read."""
+    os.environ["TF_XLA_FLAGS"] = f"--tf_xla_persistent_cache_directory={_run_folder(tmp_path_factory) / 'xla_cache'}"
 
 
 @pytest.fixture(scope="session")
@@ -144,12 +136,7 @@ def tiny_pipeline(tmp_path_factory, compiled_once):
             return repo
         folder.mkdir()
         repo = PipelineRepo.create(folder / "repo")
-        filling, read_only = shared / f"{XLA_CACHE}.filling", repo.env["TF_XLA_FLAGS"]
-        repo.env["TF_XLA_FLAGS"] = _xla_cache_flags(filling, read_only=False)
         repo.ran = repo.repro()
-        repo.env["TF_XLA_FLAGS"] = read_only
-        if filling.exists():
-            filling.rename(shared / XLA_CACHE)
         repo.git("add", "-A")
         repo.git("commit", "-q", "-m", "reproduced")
         built.write_text(json.dumps(repo.ran))
