@@ -115,6 +115,12 @@ def compiled_once(tmp_path_factory):
     os.environ["TF_XLA_FLAGS"] = f"--tf_xla_persistent_cache_directory={_run_folder(tmp_path_factory) / 'xla_cache'}"
 
 
+def xla_cache_read_only(env: dict) -> dict:
+    """`env` for a process whose file writes are made to fail (tests/test_full_disk.py): it loads
+    from the XLA cache but never writes to it, so that only the stage's own writes can fail."""
+    return {**env, "TF_XLA_FLAGS": env["TF_XLA_FLAGS"] + " --tf_xla_persistent_cache_read_only=true"}
+
+
 @pytest.fixture(scope="session")
 def tiny_pipeline(tmp_path_factory, compiled_once):
     """One tiny pipeline, `dvc repro`-ed and committed, shared by every test that only reads it or

@@ -18,6 +18,7 @@ import sys
 
 import pytest
 
+from conftest import xla_cache_read_only
 from pipeline_repo import PipelineRepo
 
 OUTPUTS = ["models/weights.safetensors", "models/config.json", "checkpoints/train.safetensors", "metrics/train.json",
@@ -51,8 +52,8 @@ def limit_file_size(limit: int):
 
 def run_stage(repo: PipelineRepo, name: str, file_size: int | None = None, **streams) -> subprocess.CompletedProcess:
     streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **streams}
-    return subprocess.run([sys.executable, f"stages/{name}.py"], cwd=repo.path, env=repo.env, text=True,
-                          preexec_fn=limit_file_size(file_size) if file_size else None, **streams)
+    return subprocess.run([sys.executable, f"stages/{name}.py"], cwd=repo.path, env=xla_cache_read_only(repo.env),
+                          text=True, preexec_fn=limit_file_size(file_size) if file_size else None, **streams)
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
@@ -139,7 +140,7 @@ def test_a_full_disk_under_dvc_repro_leaves_every_earlier_output(reproduced, tmp
         "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
         f"os.execv({sys.executable!r}, [{sys.executable!r}, *sys.argv[1:]])\n")
     (bin_folder / "python").chmod(0o755)
-    repo.env = {**repo.env, "PATH": f"{bin_folder}{os.pathsep}{repo.env['PATH']}"}
+    repo.env = xla_cache_read_only({**repo.env, "PATH": f"{bin_folder}{os.pathsep}{repo.env['PATH']}"})
     repo.set_params({"evaluate.mixer_lr": 0.06})  # evaluate alone reruns
     result = repo.dvc("repro", "evaluate", check=False)
     assert result.returncode != 0 and "Running stage 'evaluate'" in result.stdout
