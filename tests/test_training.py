@@ -63,10 +63,22 @@ def test_lr_decays_after_each_epoch_without_a_better_validation():
     assert result.history[-1]["lr"] < 0.02
 
 
-def test_same_seed_same_weights():
-    first = fit(VERSE * 4, epochs=2)[2].best_weights
-    second = fit(VERSE * 4, epochs=2)[2].best_weights
-    for a, b in zip(first, second, strict=True):
+# One run that the same-seed and the resuming tests compare with (7 windows an epoch); its
+# checkpoint is that of a finished run.
+SHARED = dict(epochs=2, dropout=0.2, hidden_size=16)
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    from charlm.checkpoint import Checkpoint
+
+    folder = tmp_path_factory.mktemp("whole")
+    return fit(VERSE * 4, VERSE * 2, checkpoint=Checkpoint(folder, "k"), **SHARED)[2], folder
+
+
+def test_same_seed_same_weights(whole):
+    again = fit(VERSE * 4, VERSE * 2, **SHARED)[2]
+    for a, b in zip(again.best_weights, whole[0].best_weights, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -85,40 +97,33 @@ class Interrupt(Exception):
     pass
 
 
-def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights(tmp_path):
+def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights(whole, tmp_path):
     from charlm.checkpoint import Checkpoint
 
-    settings = dict(epochs=5, dropout=0.2, hidden_size=16)
-    _, _, uninterrupted = fit(VERSE * 4, VERSE * 2, checkpoint=Checkpoint(tmp_path / "a", "k"), **settings)
+    uninterrupted, finished = whole
 
-    def stop_at_epoch_3(row, *_):
-        if row["epoch"] == 3:
+    def stop_at_epoch_2(row, *_):  # called before epoch 2's checkpoint: epoch 1's is kept
+        if row["epoch"] == 2:
             raise Interrupt
-    checkpoint = Checkpoint(tmp_path / "b", "k")
+    checkpoint = Checkpoint(tmp_path, "k")
     with pytest.raises(Interrupt):
-        p = train_params(**settings)
-        vocab = build_vocabulary(VERSE * 4)
-        make_deterministic(p.seed)
-        model = build_model(ModelConfig.for_training(p, vocab))
-        train(model, vocab.encode(VERSE * 4), vocab.encode(VERSE * 2), p, vocab.unk_share,
-              on_epoch=stop_at_epoch_3, checkpoint=checkpoint)
-    _, _, resumed = fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, **settings)
-    assert resumed.chars_trained < uninterrupted.chars_trained  # epochs 1-2 were not trained again
+        fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, on_epoch=stop_at_epoch_2, **SHARED)
+    _, _, resumed = fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, **SHARED)
+    assert resumed.chars_trained < uninterrupted.chars_trained  # epoch 1 was not trained again
     assert resumed.history == uninterrupted.history
     for a, b in zip(resumed.best_weights, uninterrupted.best_weights, strict=True):
         np.testing.assert_array_equal(a, b)
     # A finished run, or one with other params, never resumes.
-    assert Checkpoint(tmp_path / "a", "k").restore(*_model_and_optimizer(settings)) is None
-    assert Checkpoint(tmp_path / "b", "other").restore(*_model_and_optimizer(settings)) is None
+    assert Checkpoint(finished, "k").restore(*_model_and_optimizer(SHARED)) is None
+    assert Checkpoint(tmp_path, "other").restore(*_model_and_optimizer(SHARED)) is None
 
 
-def test_an_epoch_in_parts_trains_as_one_call_and_a_kill_mid_epoch_resumes_to_the_same_weights(tmp_path):
+def test_an_epoch_in_parts_trains_as_one_call_and_a_kill_mid_epoch_resumes_to_the_same_weights(whole, tmp_path):
     from charlm.checkpoint import Checkpoint
 
-    settings = dict(epochs=2, dropout=0.2, hidden_size=16)  # 7 windows an epoch
-    _, _, whole = fit(VERSE * 4, VERSE * 2, **settings)
+    whole = whole[0]
     seen = []
-    _, _, parts = fit(VERSE * 4, VERSE * 2, checkpoint_windows=4, on_progress=lambda *a: seen.append(a[:4]), **settings)
+    _, _, parts = fit(VERSE * 4, VERSE * 2, checkpoint_windows=4, on_progress=lambda *a: seen.append(a[:4]), **SHARED)
     assert seen == [(epoch, 2, 4, 7) for epoch in (1, 2)]  # a line after each part but the last
     assert parts.history == whole.history
     for a, b in zip(parts.best_weights, whole.best_weights, strict=True):
@@ -129,8 +134,8 @@ def test_an_epoch_in_parts_trains_as_one_call_and_a_kill_mid_epoch_resumes_to_th
             raise Interrupt
     checkpoint = Checkpoint(tmp_path, "k")
     with pytest.raises(Interrupt):
-        fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, checkpoint_windows=4, on_progress=stop_in_epoch_2, **settings)
-    _, _, resumed = fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, checkpoint_windows=4, **settings)
+        fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, checkpoint_windows=4, on_progress=stop_in_epoch_2, **SHARED)
+    _, _, resumed = fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, checkpoint_windows=4, **SHARED)
     assert resumed.chars_trained == whole.chars_trained - (7 + 4) * 4 * 8  # epoch 1 and 4 windows of epoch 2 not again
     assert resumed.history == whole.history
     for a, b in zip(resumed.best_weights, whole.best_weights, strict=True):
