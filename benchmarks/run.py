@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 6             # the first is warm-up (tracing and compiling)
 REFERENCE_EPOCHS = 3   # the eager loop is slow; its first epoch is warm-up too
 GENERATE_LENGTH = 500
+GENERATE_ROUNDS = 4    # the first is warm-up (tracing and compiling)
 PRECISION_EPOCHS = 4   # default config, fp32 then bf16; the first epoch is warm-up
 RESULTS = ROOT / "benchmarks" / "results.json"
 
@@ -103,7 +104,7 @@ def generation(model, vocab):
     generators = {"graph": Generator(model, vocab, jit_compile=False), "xla": Generator(model, vocab)}
     cases = [(mode, name) for mode in generators for name in GENERATION_CASES]
     runs = {case: [] for case in cases}
-    for round in range(4):  # the first round is warm-up (tracing and compiling)
+    for round in range(GENERATE_ROUNDS):
         for mode, name in cases:
             temperature, top_k, samples = GENERATION_CASES[name]
             start = time.perf_counter()

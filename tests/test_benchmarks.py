@@ -20,6 +20,8 @@ def test_training_and_generation_benchmarks_run(monkeypatch):
     bench = load_script("run")
     monkeypatch.setattr(bench, "REFERENCE_EPOCHS", 2)
     monkeypatch.setattr(bench, "GENERATE_LENGTH", 20)
+    monkeypatch.setattr(bench, "GENERATE_ROUNDS", 2)
+    monkeypatch.setattr(bench, "GENERATION_CASES", {"sampled_batch_64": (0.8, 10, 3)})  # one case: graph and XLA
     vocab = build_vocabulary(VERSE * 20)
     ids = vocab.encode(VERSE * 20)
     p = TrainParams(**{**tiny_params()["train"], "input": "one_hot", "epochs": 2})
@@ -27,7 +29,7 @@ def test_training_and_generation_benchmarks_run(monkeypatch):
     speed, model, _ = bench.ours(vocab, ids, p)
     assert speed > 0
     speeds = bench.generation(model, vocab)
-    assert len(speeds) == 6 and all(s > 0 for s in speeds.values())
+    assert set(speeds) == {"sampled_batch_64", "sampled_batch_64_xla"} and all(s > 0 for s in speeds.values())
     precision = bench.precision(vocab, ids, ids[:60], p)
     assert set(precision) == {"float32", "mixed_bfloat16"}
     for measured in precision.values():
