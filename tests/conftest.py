@@ -1,9 +1,6 @@
 """Shared helpers: tiny corpora and params made by the tests themselves."""
 
-import atexit
 import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -11,22 +8,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _compile_once_in_this_process() -> None:
-    """Tests in this process that build a model again (a new model is a new TensorFlow function)
-    load XLA's compiled programs from a cache of this process's own, instead of compiling the same
-    program again; a program is loaded only if its HLO matches exactly. TensorFlow reads its XLA
-    flags at the first compilation, so one is made here, before `compiled_once` below points the
-    processes the tests start at another cache."""
-    folder = tempfile.mkdtemp(prefix="charlm-tests-xla-")
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    os.environ["TF_XLA_FLAGS"] = f"--tf_xla_persistent_cache_directory={folder}"
-    from charlm.tf_runtime import tf
-
-    tf.function(lambda x: x + 1, jit_compile=True)(tf.constant(0))
-
-
-_compile_once_in_this_process()
 
 # A short lyric-like text; repeated, it is easy to memorise, which the convergence tests rely on.
 VERSE = "分开 不分开 我的爱 想要和你飞到宇宙去 想要和你融化在一起 融化在宇宙里 我每天在想著你 这样的甜蜜 让我开始相信命运 "
@@ -107,7 +88,9 @@ def _run_folder(tmp_path_factory) -> Path:
 def compiled_once(tmp_path_factory):
     """TensorFlow processes the tests start share one cache of XLA's compiled programs on disk:
     most tests run the tiny pipeline's stages and commands again on the same shapes, and XLA
-    compiling them anew was half of a generate stage's time (22.9 -> 11.6 CPU-s). A program is
+    compiling them anew was half of a generate stage's time (22.9 -> 11.6 CPU-s). (Within one
+    process a cache gains little: each new model's functions get new names, which are part of
+    the key.) A program is
     loaded only if its HLO matches exactly what it was compiled from, so outputs are the same bytes
     (tests/test_dvc_contract.py reruns every stage, loading what the first run compiled, and
     compares). TensorFlow writes each entry to a file of its own and renames it into place, so
