@@ -93,10 +93,23 @@ def test_cheap_stages_never_import_tensorflow(reproduced, stage):
     assert result.returncode == 0, result.stderr
 
 
-def test_charlm_generate_prints_the_stages_greedy_and_sampled_lines(reproduced):
+def _long_test_prefix(repo) -> str:
+    lines = (repo.path / "reports/samples.md").read_text(encoding="utf-8").splitlines()
+    return next(line[2:] for line in lines if line.startswith("> "))
+
+
+@pytest.fixture(scope="module")
+def greedy_lines(reproduced) -> dict[str, str]:
+    """`charlm generate --greedy --length 10` of 分开 and of the long test prefix, run once: each prefix's line."""
+    prefixes = ["分开", _long_test_prefix(reproduced)]
+    out = reproduced.charlm("generate", *prefixes, "--greedy", "--length", "10").stdout
+    assert out.endswith("\n")  # the command ends its lines as samples.md does
+    return dict(zip(prefixes, out.splitlines(), strict=True))
+
+
+def test_charlm_generate_prints_the_stages_greedy_and_sampled_lines(reproduced, greedy_lines):
     samples = (reproduced.path / "reports/samples.md").read_text(encoding="utf-8")
-    greedy = reproduced.charlm("generate", "分开", "--greedy", "--length", "10").stdout
-    assert f"- greedy: {greedy}" in samples  # the command ends its line as samples.md does
+    assert f"- greedy: {greedy_lines['分开']}\n" in samples
     # The stage's params: the default run's sampler, which the command uses unless told otherwise;
     # seed 0, 2 samples, prefixes 分开 and 不分开 in that order.
     sampled = reproduced.charlm("generate", "分开", "不分开", "--seed", "0", "--num-samples", "2",
@@ -105,16 +118,14 @@ def test_charlm_generate_prints_the_stages_greedy_and_sampled_lines(reproduced):
     assert [len(text) for text in sampled] == [12, 12, 13, 13]  # each prefix and 10 characters
 
 
-def test_the_long_test_prefix_is_continued_statically_and_adaptively_as_the_command_does(reproduced):
-    samples = (reproduced.path / "reports/samples.md").read_text(encoding="utf-8")
-    lines = samples.splitlines()
-    prefix = next(line[2:] for line in lines if line.startswith("> "))
+def test_the_long_test_prefix_is_continued_statically_and_adaptively_as_the_command_does(reproduced, greedy_lines):
+    lines = (reproduced.path / "reports/samples.md").read_text(encoding="utf-8").splitlines()
+    prefix = _long_test_prefix(reproduced)
     assert prefix == _test_part(reproduced)[3:33]  # test_prefix_start 3, test_prefix_length 30
     continuation = {line.split(": …")[0][2:]: line.split(": …")[1] for line in lines if ": …" in line}
     assert set(continuation) == {"sampled, static", "sampled, adaptive", "greedy, static", "greedy, adaptive",
                                  "what the test part says next"}
-    static = reproduced.charlm("generate", prefix, "--greedy", "--length", "10").stdout
-    assert static == prefix + continuation["greedy, static"] + "\n"
+    assert greedy_lines[prefix] == prefix + continuation["greedy, static"]
     # The stage's sampler, the default run's, is the command's default; seed 0 (the tiny params).
     out = reproduced.charlm("generate", prefix, "--seed", "0", "--length", "10").stdout
     assert out == prefix + continuation["sampled, static"] + "\n"
