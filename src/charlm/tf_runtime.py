@@ -30,13 +30,13 @@ keras, tf = _import_quietly()
 # Importing TensorFlow leaves about 270,000 long-lived Python objects. Frozen, they are left out of
 # the cyclic collector's full passes, which tracing a function triggers many times, and out of the
 # collection at exit (about half a CPU-second per process: evaluate in the tests' tiny pipeline
-# 5.3-6.7 -> 3.8-4.9 CPU-s).
+# 5.4-6.7 -> 3.8-4.9 CPU-s; docs/speed.md#start-up).
 gc.freeze()
 
 
 # Every TensorFlow function of the project is traced without AutoGraph: its loops and conditions
 # are written as tf.while_loop and tf.cond already, and AutoGraph's rewriting of the Python source
-# was the larger part of tracing (a generate stage of the tests' tiny pipeline: about 9.5 -> 7.5 CPU-s).
+# was most of the first trace (a generate stage of the tests' tiny pipeline: 8.8-11.0 -> 7.2-7.3 CPU-s).
 # A Python condition on a tensor fails loudly at tracing instead of being converted.
 graph_function = functools.partial(tf.function, autograph=False)
 
