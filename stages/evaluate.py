@@ -13,6 +13,7 @@ import this_checkout  # noqa: F401  (first: this checkout's src/, not an install
 from charlm import params
 from charlm.cli import run_stage, write_line
 from charlm.io import load_array, read_text, write_json
+from charlm.model_files import check_model_files
 from charlm.vocab import read_vocabulary
 
 PROCESSED = "data/processed"
@@ -25,6 +26,7 @@ def main() -> None:
     p = params.load("evaluate")
     dynamic = params.load("dynamic")
     vocab = read_vocabulary(f"{PROCESSED}/vocab.json")
+    check_model_files(MODEL_DIR, vocab.fingerprint(), vocab.size)  # before TensorFlow starts
     ids = {split: load_array(f"{PROCESSED}/{split}.npy", "vocab") for split in SPLITS}
     classes = {split: load_array(f"{PROCESSED}/{split}_classes.npy", "vocab") for split in SPLITS}
 

@@ -3,6 +3,7 @@ prefix and gives the next character's probabilities without `charlm` or the voca
 
 import this_checkout  # noqa: F401  (first: this checkout's src/, not an installed copy's)
 from charlm.cli import run_stage, write_line
+from charlm.model_files import check_model_files
 from charlm.vocab import read_vocabulary
 
 PROCESSED = "data/processed"
@@ -12,6 +13,7 @@ EXPORT_DIR = "models/savedmodel"
 
 def main() -> None:
     vocab = read_vocabulary(f"{PROCESSED}/vocab.json")
+    check_model_files(MODEL_DIR, vocab.fingerprint(), vocab.size)  # before TensorFlow starts
 
     from charlm.export import export_model
     from charlm.model import load_model

@@ -7,6 +7,7 @@ from charlm import params
 from charlm.cli import run_stage, write_line
 from charlm.errors import UserError
 from charlm.io import load_array, read_text, write_json, write_text
+from charlm.model_files import check_model_files
 from charlm.vocab import read_vocabulary
 
 PROCESSED = "data/processed"
@@ -20,6 +21,7 @@ def main() -> None:
     p = params.load("generate")
     dynamic = params.load("dynamic")
     vocab = read_vocabulary(f"{PROCESSED}/vocab.json")
+    check_model_files(MODEL_DIR, vocab.fingerprint(), vocab.size)  # before TensorFlow starts
     long_prefix, what_follows = _test_prefix(read_text(f"{PROCESSED}/test.txt", "vocab"), p)
     train_ids = load_array(f"{PROCESSED}/train.npy", "vocab")
     train_text, valid_text = read_text(f"{PROCESSED}/train.txt", "vocab"), read_text(f"{PROCESSED}/valid.txt", "vocab")

@@ -66,11 +66,19 @@ def test_bad_input_gives_one_line_and_keeps_earlier_outputs(reproduced, tmp_path
     else:
         repo.set_params(breakage)
     before = _md5s(repo)
-    result = repo.stage(stage)
+    # The stage as `python stages/<stage>.py` runs it, then a line on whether it imported TensorFlow.
+    tell = ("import runpy, sys; sys.path.insert(0, 'stages')\n"
+            f"try:\n    runpy.run_path('stages/{stage}.py', run_name='__main__')\n"
+            "finally:\n    print('TensorFlow imported' if 'tensorflow' in sys.modules else 'no TensorFlow')\n")
+    result = repo.run(sys.executable, "-c", tell, check=False)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
     assert _md5s(repo) == before
+    # Every mistake but one that only training finds stops the stage before TensorFlow starts,
+    # a missing, foreign or damaged model included (charlm.model_files).
+    imported = "error: the train part" in message
+    assert result.stdout.splitlines()[-1] == ("TensorFlow imported" if imported else "no TensorFlow")
 
 
 def test_malformed_params_names_the_line(reproduced, tmp_path):

@@ -230,6 +230,9 @@ def _generate(args) -> None:
 
         train_ids = load_array(f"{args.data}/train.npy", "vocab")
 
+    from charlm.model_files import check_model_files
+
+    check_model_files(args.model, vocab.fingerprint(), vocab.size)  # before TensorFlow starts
     from charlm.continuation import (adaptive_reader, continue_prefixes, load_generator, stream_prefix,
                                      warn_about_unknown_characters)
     from charlm.generation import Controls
@@ -267,8 +270,10 @@ def _score(args) -> None:
     vocab = _read_vocabulary(args.data)
     weight = _mixture_weight(args.metrics, vocab.class_count)
     from charlm.io import load_array
+    from charlm.model_files import check_model_files
 
     train_classes = load_array(f"{args.data}/train_classes.npy", "vocab")
+    check_model_files(args.model, vocab.fingerprint(), vocab.size)  # before TensorFlow starts
 
     from charlm.progress import for_text
     from charlm.scoring import ScoringModels, perplexities, with_mixture
