@@ -88,13 +88,12 @@ def _run_folder(tmp_path_factory) -> Path:
 def compiled_once(tmp_path_factory):
     """TensorFlow processes the tests start share one cache of XLA's compiled programs on disk:
     most tests run the tiny pipeline's stages and commands again on the same shapes, and XLA
-    compiling them anew was half of a generate stage's time (22.9 -> 11.6 CPU-s). (Within one
-    process a cache gains little: each new model's functions get new names, which are part of
-    the key.) A program is
-    loaded only if its HLO matches exactly what it was compiled from, so outputs are the same bytes
-    (tests/test_dvc_contract.py reruns every stage, loading what the first run compiled, and
-    compares). TensorFlow writes each entry to a file of its own and renames it into place, so
-    processes writing at once never leave a half-written entry for another to read."""
+    compiling them anew was half of a generate stage's time (22.9 -> 11.6 CPU-s). Within one
+    process a cache gains little: each new model's functions get new names, which are part of the
+    key. A program is loaded only if its HLO matches exactly what it was compiled from, so outputs
+    are the same bytes (tests/test_dvc_contract.py reruns every stage, loading what the first run
+    compiled, and compares). TensorFlow writes each entry to a file of its own and renames it into
+    place, so processes writing at once never leave a half-written entry for another to read."""
     os.environ["TF_XLA_FLAGS"] = f"--tf_xla_persistent_cache_directory={_run_folder(tmp_path_factory) / 'xla_cache'}"
 
 
