@@ -3,6 +3,7 @@ are not UTF-8, and integers past what a tensor holds each end in one `error: ...
 non-zero exit, never a traceback, a hang, or a silent success. Each runs the real command in a
 process of its own, with the stream set up by the shell (`<&-`, `>&-`, `> /dev/full`)."""
 
+import io
 import os
 import subprocess
 import sys
@@ -88,9 +89,21 @@ def test_a_prefix_that_is_not_utf8(copy, prefix, offset):
 
 
 def test_generate_to_an_output_whose_encoding_lacks_the_characters(copy):
+    # The prefix starts its line, so the command stops before the model loads.
     result = shell('"$CHARLM" generate 分开 --length 5', copy, env={"PYTHONIOENCODING": "ascii"})
     assert one_error_line(result) == ("error: standard output's encoding (ascii) cannot write U+5206; "
                                       "use a UTF-8 locale or set PYTHONIOENCODING=utf-8")
+    assert result.stdout == b""
+
+
+def test_results_that_the_output_cannot_encode_are_one_error(monkeypatch):
+    # A prefix the output can write may still continue with characters it cannot.
+    from charlm.cli import write
+
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    write("the ")
+    with pytest.raises(UserError, match=r"^standard output's encoding \(ascii\) cannot write U\+5206; use a UTF-8"):
+        write("分开")
 
 
 @pytest.mark.parametrize("params_path, message", [

@@ -70,13 +70,28 @@ def write(text: str, flush: bool = False) -> None:
         if flush:
             sys.stdout.flush()
     except UnicodeEncodeError as e:
-        character = f"U+{ord(e.object[e.start]):04X}"  # a code point, which any stderr can show
-        raise UserError(f"standard output's encoding ({sys.stdout.encoding}) cannot write {character}; "
-                        f"use a UTF-8 locale or set PYTHONIOENCODING=utf-8") from None
+        raise _unencodable(e) from None
     except BrokenPipeError:
         raise
     except OSError as e:
         raise _output_failed(e) from None
+
+
+def check_output_encoding(text: str) -> None:
+    """Fail now, not after the work, if stdout's encoding cannot write `text` (which the results
+    will hold, as a continuation holds its prefix)."""
+    if sys.stdout is None or not sys.stdout.encoding:
+        return
+    try:
+        text.encode(sys.stdout.encoding, errors=sys.stdout.errors or "strict")
+    except UnicodeEncodeError as e:
+        raise _unencodable(e) from None
+
+
+def _unencodable(e: UnicodeEncodeError) -> UserError:
+    character = f"U+{ord(e.object[e.start]):04X}"  # a code point, which any stderr can show
+    return UserError(f"standard output's encoding ({sys.stdout.encoding}) cannot write {character}; "
+                     f"use a UTF-8 locale or set PYTHONIOENCODING=utf-8")
 
 
 def flush_output() -> None:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from charlm import params
-from charlm.cli import run_stage, write, write_line
+from charlm.cli import check_output_encoding, run_stage, write, write_line
 from charlm.errors import UserError
 from charlm.io import read_bytes_at_most
 from charlm.params import (LIMIT_REASONS, MAX_GENERATE_LENGTH, MAX_GENERATE_SEED, MAX_PREFIX_LENGTH,
@@ -222,6 +222,8 @@ def _generate(args) -> None:
         raise UserError(f"--seed {args.seed}: prefix {len(args.prefixes)} would draw from seed {last_seed:,}, beyond "
                         f"the largest 64-bit seed ({MAX_GENERATE_SEED:,}); lower --seed to at most "
                         f"{MAX_GENERATE_SEED - len(args.prefixes) + 1:,}")
+    # Every line starts with its prefix: an output that cannot take one fails before the model loads.
+    check_output_encoding("".join(args.prefixes))
     vocab = _read_vocabulary(args.data)
 
     dynamic = params.load("dynamic", args.params) if args.adaptive else None
