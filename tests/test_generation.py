@@ -349,3 +349,21 @@ def test_a_long_continuation_runs_in_chunks_and_writes_the_same_text(verse_model
         monkeypatch.setattr(generation, "CHUNK_CHARACTERS", 7 * settings[3])  # 7 steps a call; 30 is no multiple
         assert gen.continue_text("分开", 30, *settings) == whole, settings
         monkeypatch.undo()
+
+
+def test_a_model_that_generated_and_read_adaptively_is_freed_with_its_compiled_functions():
+    import gc
+    import weakref
+
+    from charlm.dynamic import DynamicEvaluator
+
+    vocab = build_vocabulary(VERSE)
+    model = build_model(ModelConfig(vocab.size, "embedding", 8, "gru", 8, 1, 0.0, 0.0, False, vocab.fingerprint()))
+    Generator(model, vocab).continue_text("分开", 3)
+    reader = DynamicEvaluator(model, vocab.unk_share, segment=4, lr=0.1, decay=0.0)
+    reader.measure_gradients(vocab.encode(VERSE))
+    reader.read(vocab.encode("分开不分开"))
+    gone = weakref.ref(model)
+    del model, reader
+    gc.collect()
+    assert gone() is None  # its functions, kept with it, go with it

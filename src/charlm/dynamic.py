@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from charlm.tf_runtime import graph_function, tf
+from charlm.tf_runtime import graph_function, per_model, tf
 from charlm.vocab import share_unk
 
 RMS_STREAMS = 32     # the train part is read as this many parallel streams of RMS_WINDOW-character
@@ -43,8 +43,9 @@ class DynamicEvaluator:
         self.variables = model.trainable_variables
         self.rms = None  # measured on the train part by `measure_gradients`
         # The settings are arguments and the weights the model's own, so every evaluator of one
-        # model can run the same compiled functions: traced and compiled once per model and shape.
-        self._read = shared_function(model, "dynamic_read", self._read_eager)
+        # model runs the same compiled functions, traced and compiled once per model and shape:
+        # they use the model and its variables, nothing else of the evaluator that made them.
+        self._read = per_model(model, "dynamic_read", lambda: graph_function(self._read_eager, jit_compile=True))
 
     def _segment_loss(self, inputs, targets, mask, states):
         logits, states = self.model(inputs, states, training=False)
@@ -66,7 +67,9 @@ class DynamicEvaluator:
         window = min(RMS_WINDOW, len(train_ids) - 1)
         streams = min(RMS_STREAMS, max(1, (len(train_ids) - 1) // window))
         inputs, targets = _as_windows(train_ids, streams, window, max_windows=max(1, max_chars // (streams * window)))
-        squares = shared_function(self.model, "dynamic_squared_gradients", self._squared_gradients)(inputs, targets)
+        squared_gradients = per_model(self.model, "dynamic_squared_gradients",
+                                      lambda: graph_function(self._squared_gradients, jit_compile=True))
+        squares = squared_gradients(inputs, targets)
         rms = [tf.sqrt(s) for s in squares]
         mean = tf.add_n([tf.reduce_sum(r) for r in rms]) / sum(int(tf.size(r)) for r in rms)
         self.rms = [r / mean for r in rms]
@@ -147,16 +150,6 @@ class DynamicEvaluator:
                 advance(min((start + CHUNK_SEGMENTS) * self.segment, n))
         log_probs = share_unk(np.concatenate(scores)[:n].astype(np.float64), ids[1:], self.unk_share)
         return log_probs, np.concatenate(entropies)[:n].astype(np.float64)
-
-
-def shared_function(model, name: str, body):
-    """`body` compiled with XLA, kept on `model` under `name`: the first evaluator of a model
-    makes it and later ones run it. `body` may use the model and its variables, nothing else of
-    the evaluator that made it."""
-    functions = model.__dict__.setdefault("_dynamic_functions", {})  # plain attribute, not tracked by Keras
-    if name not in functions:
-        functions[name] = graph_function(body, jit_compile=True)
-    return functions[name]
 
 
 def _as_windows(ids: np.ndarray, streams: int, length: int,

@@ -32,14 +32,13 @@ neutral value, and with all of them off the choice is the one made before they e
 """
 
 import functools
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from charlm.params import (MAX_GENERATE_LENGTH, MAX_PREFIX_LENGTH, MAX_REPETITION_PENALTY, MAX_REPETITION_WINDOW,
                            MAX_SAMPLES, NEUTRAL_CONTROLS)
-from charlm.tf_runtime import graph_function, tf
+from charlm.tf_runtime import graph_function, per_model, tf
 from charlm.vocab import UNK_ID, Vocabulary
 
 SIGNATURE = (
@@ -223,13 +222,8 @@ def _compiled_loops(model):
             return tf.transpose(chosen.stack()), logits, states, recent, counts
         return graph_function(loop, jit_compile=xla)
 
-    if model not in _LOOPS:
-        _LOOPS[model] = {(xla, controls): loop_function(xla, controls) for xla in (True, False)
-                         for controls in (True, False)}
-    return _LOOPS[model]
-
-
-_LOOPS = weakref.WeakKeyDictionary()
+    return per_model(model, "generation_loops", lambda: {(xla, controls): loop_function(xla, controls)
+                                                        for xla in (True, False) for controls in (True, False)})
 
 
 def _slide_window(recent, counts, token, step):

@@ -41,10 +41,21 @@ gc.freeze()
 graph_function = functools.partial(tf.function, autograph=False)
 
 
+def per_model(model, key: str, make):
+    """`make()` run once per model and key (compiled functions that use the model's own
+    variables), the result kept as long as the model lives. It is kept in the model's own
+    attributes: in a module-level weak dictionary, a value that refers to its model would keep
+    every model alive."""
+    made = vars(model).setdefault("_charlm_per_model", {})  # plain attribute, not tracked by Keras
+    if key not in made:
+        made[key] = make()
+    return made[key]
+
+
 def make_deterministic(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow, and make TensorFlow ops bit-reproducible."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
 
-__all__ = ["keras", "tf", "graph_function", "make_deterministic"]
+__all__ = ["keras", "tf", "graph_function", "make_deterministic", "per_model"]
