@@ -316,13 +316,17 @@ def _nucleus_by_bisection(weights, top_p):
     masked sum as a matrix product per pass."""
     ones = tf.ones([tf.shape(weights)[-1], 1], weights.dtype)
     target = top_p * tf.matmul(weights, ones)  # at most the total, which the weights >= 0 reach
-    low = tf.zeros_like(target, tf.int32)                       # mass(>= 0.0) >= target always holds
-    high = tf.bitcast(tf.ones_like(target), tf.int32)           # the threshold is at most 1.0
-    for _ in range(30):  # [0, bits of 1.0 = 0x3F800000] halves each pass: 30 passes leave one key
+
+    def halve(low, high):
         middle = low + (high - low + 1) // 2
         mass = tf.matmul(tf.where(weights >= tf.bitcast(middle, tf.float32), weights, 0), ones)
         enough = mass >= target
-        low, high = tf.where(enough, middle, low), tf.where(enough, high, middle - 1)
+        return tf.where(enough, middle, low), tf.where(enough, high, middle - 1)
+
+    low = tf.zeros_like(target, tf.int32)                       # mass(>= 0.0) >= target always holds
+    high = tf.bitcast(tf.ones_like(target), tf.int32)           # the threshold is at most 1.0
+    # [0, bits of 1.0 = 0x3F800000] halves each pass: 30 passes leave one key.
+    low, _ = _passes(30, halve, low, high)
     return weights >= tf.bitcast(low, tf.float32)
 
 
@@ -367,15 +371,28 @@ def _at_least_kth_largest(x, k):
     at run time (it sorts each row), so the k-th largest is found by bisection on the float's bits
     read as integers that sort as the floats do: 32 passes of compare-and-count over the row, exact.
     The counts are a matrix product with ones: XLA's CPU row sums run scalar, its products do not."""
-    low = _sort_key(tf.reduce_min(x, axis=-1, keepdims=True))   # count(x >= low) >= k always holds
-    high = _sort_key(tf.reduce_max(x, axis=-1, keepdims=True))  # the k-th largest is at most high
     ones = tf.ones([tf.shape(x)[-1], 1], x.dtype)
-    for _ in range(32):  # [low, high] holds at most 2^32 keys and halves each pass
+
+    def halve(low, high):
         middle = low + (high - low + 1) // 2
         count = tf.matmul(tf.cast(x >= _from_sort_key(middle), x.dtype), ones)
         enough = count >= tf.cast(k, x.dtype)
-        low, high = tf.where(enough, middle, low), tf.where(enough, high, middle - 1)
+        return tf.where(enough, middle, low), tf.where(enough, high, middle - 1)
+
+    low = _sort_key(tf.reduce_min(x, axis=-1, keepdims=True))   # count(x >= low) >= k always holds
+    high = _sort_key(tf.reduce_max(x, axis=-1, keepdims=True))  # the k-th largest is at most high
+    low, _ = _passes(32, halve, low, high)  # [low, high] holds at most 2^32 keys and halves each pass
     return x >= _from_sort_key(low)
+
+
+def _passes(count, halve, low, high):
+    """`count` passes of a bisection step (low, high) -> (low, high), as a loop of a fixed trip
+    count rather than unrolled: written out, the passes of the top-k and top-p bisections were
+    a third of the operations a generation traces and XLA compiles, for the same results."""
+    _, low, high = tf.while_loop(lambda i, low, high: i < count,
+                                 lambda i, low, high: (i + 1, *halve(low, high)),
+                                 (tf.constant(0), low, high), maximum_iterations=count)
+    return low, high
 
 
 def _sort_key(x):
