@@ -118,20 +118,19 @@ def test_an_epoch_in_parts_trains_as_one_call_and_a_kill_mid_epoch_resumes_to_th
 
     whole = whole[0]
     seen = []
-    _, _, parts = fit(VERSE * 4, VERSE * 2, checkpoint_windows=4, on_progress=lambda *a: seen.append(a[:4]), **SHARED)
-    assert seen == [(epoch, 2, 4, 7) for epoch in (1, 2)]  # a line after each part but the last
-    assert parts.history == whole.history
-    for a, b in zip(parts.best_weights, whole.best_weights, strict=True):
-        np.testing.assert_array_equal(a, b)
 
-    def stop_in_epoch_2(epoch, *_):  # after the checkpoint at window 4 of epoch 2
-        if epoch == 2:
+    def stop_in_epoch_2(*line):  # after the checkpoint at window 4 of epoch 2
+        seen.append(line[:4])
+        if line[0] == 2:
             raise Interrupt
     checkpoint = Checkpoint(tmp_path, "k")
     with pytest.raises(Interrupt):
         fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, checkpoint_windows=4, on_progress=stop_in_epoch_2, **SHARED)
+    assert seen == [(epoch, 2, 4, 7) for epoch in (1, 2)]  # a line after each part but an epoch's last
     _, _, resumed = fit(VERSE * 4, VERSE * 2, checkpoint=checkpoint, checkpoint_windows=4, **SHARED)
     assert resumed.chars_trained == whole.chars_trained - (7 + 4) * 4 * 8  # epoch 1 and 4 windows of epoch 2 not again
+    # Every part ran as a call of its own: epoch 1's two in the first run, epoch 2's first before
+    # the stop and its second after it; together they give the uninterrupted run's figures and weights.
     assert resumed.history == whole.history
     for a, b in zip(resumed.best_weights, whole.best_weights, strict=True):
         np.testing.assert_array_equal(a, b)
