@@ -21,9 +21,9 @@ import pytest
 from conftest import xla_cache_read_only
 from pipeline_repo import PipelineRepo
 
-OUTPUTS = ["models/weights.safetensors", "models/config.json", "checkpoints/train.safetensors", "metrics/train.json",
-           "metrics/train_history.json", "metrics/train_timing.json", "metrics/eval.json", "metrics/samples.json",
-           "reports/samples.md"]
+OUTPUTS = ["metrics/data.json", "models/weights.safetensors", "models/config.json", "checkpoints/train.safetensors",
+           "metrics/train.json", "metrics/train_history.json", "metrics/train_timing.json", "metrics/eval.json",
+           "metrics/samples.json", "reports/samples.md"]
 OUTPUT_FOLDERS = ("models", "metrics", "reports", "checkpoints", "data")
 
 
@@ -33,8 +33,9 @@ def reproduced(tiny_pipeline):
 
 
 def outputs(repo: PipelineRepo) -> dict[str, str]:
-    """md5 of every output file, the SavedModel's files included."""
-    files = [repo.path / name for name in OUTPUTS] + sorted((repo.path / "models/savedmodel").rglob("*"))
+    """md5 of every output file, the vocab stage's data and the SavedModel's files included."""
+    files = ([repo.path / name for name in OUTPUTS] + sorted((repo.path / "data/processed").iterdir())
+             + sorted((repo.path / "models/savedmodel").rglob("*")))
     return {str(f.relative_to(repo.path)): hashlib.md5(f.read_bytes()).hexdigest() for f in files if f.is_file()}
 
 
@@ -109,8 +110,10 @@ def test_a_metrics_folder_that_cannot_be_written_leaves_the_models_train_wrote_b
 def test_a_stage_s_report_to_a_full_device_leaves_the_earlier_outputs(reproduced, tmp_path):
     repo = reproduced.copy(tmp_path / "repo")
     before = outputs(repo)
+    # Other parts: outputs that differ from the earlier ones, which must not replace them.
+    repo.set_params({"vocab.valid_fraction": 0.2})
     with open("/dev/full", "w") as full:  # stdout sent to a full device
-        result = run_stage(repo, "evaluate", stdout=full)
+        result = run_stage(repo, "vocab", stdout=full)
     assert result.returncode == 1
     assert error_lines(result) == ["error: standard output: cannot write (No space left on device); the earlier "
                                    "outputs are as they were; free some space or write elsewhere"]
@@ -143,10 +146,10 @@ def test_a_full_disk_under_dvc_repro_leaves_every_earlier_output(reproduced, tmp
         f"os.execv({sys.executable!r}, [{sys.executable!r}, *sys.argv[1:]])\n")
     (bin_folder / "python").chmod(0o755)
     repo.env = xla_cache_read_only({**repo.env, "PATH": f"{bin_folder}{os.pathsep}{repo.env['PATH']}"})
-    repo.set_params({"evaluate.mixer_lr": 0.06})  # evaluate alone reruns
-    result = repo.dvc("repro", "evaluate", check=False)
-    assert result.returncode != 0 and "Running stage 'evaluate'" in result.stdout
-    assert "error: metrics/eval.json: cannot be written (File too large); the earlier outputs are as they were" in (
+    repo.set_params({"vocab.valid_fraction": 0.2})  # other parts: vocab reruns, its outputs would differ
+    result = repo.dvc("repro", "vocab", check=False)
+    assert result.returncode != 0 and "Running stage 'vocab'" in result.stdout
+    assert "error: data/processed/train.txt: cannot be written (File too large); the earlier outputs are as they were" in (
         result.stdout + result.stderr).splitlines()
     assert "Traceback" not in result.stdout + result.stderr
     assert outputs(repo) == before
