@@ -4,14 +4,15 @@
 Run with `python benchmarks/levers.py` (after `make setup`). Prints characters per second per variant
 (median of rounds that alternate between the variants, so a noisy machine hurts them alike):
 
-- keras GRU, no XLA: `tf.function` alone;
-- keras GRU: `tf.function(jit_compile=True)`, what the project used first;
+- keras GRU, no XLA: a TensorFlow function (graph mode) alone;
+- keras GRU: the same with `jit_compile=True` (XLA), what the project used first;
 - keras GRU, unrolled: the same with `unroll=True`;
 - charlm GRU: the project's layer (`charlm.gru`), one input product, hand-written backward;
 - charlm GRU, whole epoch: the same step looped over the windows inside one compiled call, as
   `charlm.training` runs it (no Python between windows).
 
-Forward-only rows show how much of a step the backward pass takes.
+Forward-only rows show how much of a step the backward pass takes. Every variant is traced
+without AutoGraph, as the project's own functions are (`charlm.tf_runtime.graph_function`).
 """
 
 import statistics
@@ -21,7 +22,7 @@ import time
 import numpy as np
 
 from charlm.gru import GRU
-from charlm.tf_runtime import keras, make_deterministic, tf
+from charlm.tf_runtime import graph_function, keras, make_deterministic, tf
 
 BATCH, STEPS, HIDDEN, CLASSES = 32, 35, 256, 1028
 CALLS, ROUNDS, WINDOWS = 30, 7, 8
@@ -56,7 +57,7 @@ def build_step(layer: str, jit: bool, forward_only: bool = False, whole_epoch: b
 
         return tf.while_loop(lambda step, *_: step < WINDOWS, next_window, (0, state, 0.0))[2], state
 
-    return tf.function(forward if forward_only else train_epoch if whole_epoch else train_step, jit_compile=jit)
+    return graph_function(forward if forward_only else train_epoch if whole_epoch else train_step, jit_compile=jit)
 
 
 def main():
