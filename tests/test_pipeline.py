@@ -143,20 +143,24 @@ def _test_part(repo) -> str:
     return corpus[len(corpus) - repo.json("metrics/data.json")["characters"]["test"]:]
 
 
-def test_charlm_score_of_the_test_part_prints_evals_test_perplexities(reproduced, tmp_path):
+@pytest.fixture(scope="module")
+def scored_test_part(reproduced) -> tuple[str, list[str]]:
+    """The test part piped into `charlm score --per-char` (tests/test_own_corpus.py scores a file):
+    the text and the lines printed."""
     text = _test_part(reproduced)
-    (tmp_path / "test_part.txt").write_text(text, encoding="utf-8")  # the shared pipeline stays as it was
-    out = reproduced.charlm("score", str(tmp_path / "test_part.txt")).stdout
-    lines = out.splitlines()
-    assert lines[0] == f"{len(text) - 1:,} characters scored (each after the first), " \
-                       f"{reproduced.json('metrics/eval.json')['classes']:,} classes"
-    printed = {line.split()[0]: float(line.split()[2]) for line in lines[1:]}
+    result = subprocess.run([str(Path(sys.executable).parent / "charlm"), "score", "--per-char"], cwd=reproduced.path,
+                            input=text, capture_output=True, text=True, env=reproduced.env)
+    assert result.returncode == 0, result.stderr
+    return text, result.stdout.splitlines()
+
+
+def test_charlm_score_of_the_test_part_prints_evals_test_perplexities(reproduced, scored_test_part):
+    text, lines = scored_test_part
     evaluation = reproduced.json("metrics/eval.json")
+    assert lines[0] == f"{len(text) - 1:,} characters scored (each after the first), {evaluation['classes']:,} classes"
+    printed = {line.split()[0]: float(line.split()[2]) for line in lines[1:lines.index("")]}
     assert printed == {"network": evaluation["perplexity"]["test"], "ngram": evaluation["ngram"]["test"],
                        "mixture": evaluation["mixture"]["test"]}
-    from_stdin = subprocess.run([str(Path(sys.executable).parent / "charlm"), "score"], cwd=reproduced.path,
-                                input=text, capture_output=True, text=True, env=reproduced.env)
-    assert from_stdin.stdout == out
 
 
 def test_eval_reports_adaptive_figures_that_charlm_score_reproduces(reproduced, tmp_path):
@@ -202,10 +206,8 @@ def test_eval_reports_open_vocabulary_figures_beside_the_closed_class_ones(repro
     assert set(open_vocabulary["adaptive"]) == {"network", "ngram", "local_ngram", "mixture", "fixed_mixture"}
 
 
-def test_charlm_score_per_char_lists_every_character_most_surprising_first(reproduced, tmp_path):
-    text = _test_part(reproduced)[:40]
-    (tmp_path / "short.txt").write_text(text, encoding="utf-8")
-    lines = reproduced.charlm("score", str(tmp_path / "short.txt"), "--per-char").stdout.splitlines()
+def test_charlm_score_per_char_lists_every_character_most_surprising_first(scored_test_part):
+    text, lines = scored_test_part
     header = lines.index("position\tcharacter\tnetwork bits\tngram bits\tmixture bits")
     rows = [line.split("\t") for line in lines[header + 1:]]
     assert sorted(int(row[0]) for row in rows) == list(range(2, len(text) + 1))
