@@ -11,6 +11,10 @@ from conftest import ROOT, VERSE, make_zip, write_params
 
 # The copy holds its own `src`: its stages import it (stages/this_checkout.py), and dvc.yaml lists it as deps.
 PROJECT_FILES = ["dvc.yaml", "src", "stages", ".gitignore", "data/.gitignore"]
+# Generate params under which every continuation the stage writes has one shape (one sample of the
+# tiny params' length), so XLA compiles one loop with the sampling controls and one without: for
+# tests of something else than the samples.
+ONE_SHAPE = {"generate.num_samples": 1, "generate.quality_samples": 1, "generate.quality_length": 10}
 
 
 class PipelineRepo:

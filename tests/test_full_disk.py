@@ -19,7 +19,7 @@ import sys
 import pytest
 
 from conftest import xla_cache_read_only
-from pipeline_repo import PipelineRepo
+from pipeline_repo import ONE_SHAPE, PipelineRepo
 
 OUTPUTS = ["metrics/data.json", "models/weights.safetensors", "models/config.json", "checkpoints/train.safetensors",
            "metrics/train.json", "metrics/train_history.json", "metrics/train_timing.json", "metrics/eval.json",
@@ -123,8 +123,9 @@ def test_a_stage_s_report_to_a_full_device_leaves_the_earlier_outputs(reproduced
 
 def test_warnings_to_a_full_device_are_lost_and_the_stage_succeeds(reproduced, tmp_path):
     repo = reproduced.copy(tmp_path / "repo")
-    # A prefix with unknown characters: a warning; no long test prefix, which only takes time here.
-    repo.set_params({"generate.prefixes": ["分开咖啡"], "generate.test_prefix_length": 0})
+    # A prefix with unknown characters: a warning; one shape of every continuation and no long test
+    # prefix, which only take time here.
+    repo.set_params({"generate.prefixes": ["分开咖啡"], "generate.test_prefix_length": 0, **ONE_SHAPE})
     with open("/dev/full", "w") as full:  # stderr sent to a full device
         result = run_stage(repo, "generate", stderr=full)
     assert result.returncode == 0
