@@ -58,7 +58,7 @@ def test_the_best_validation_epoch_is_kept_lr_decays_without_a_better_one_and_pa
         assert kept.shape == current.shape
 
 
-# One run that the same-seed and the resuming tests compare with (7 windows an epoch); its
+# One run that the resuming tests compare with (7 windows an epoch); its
 # checkpoint is that of a finished run.
 SHARED = dict(epochs=2, dropout=0.2, hidden_size=16)
 
